@@ -1,0 +1,59 @@
+"""The `frontal` command: a thin dispatcher to each subcommand's own `main(argv) -> int`.
+
+Subcommands live next to the code they drive (codec/, receiver/, signaling/, ...); each module
+parses its own arguments, so adding one never touches the others.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Callable, Sequence
+
+# name -> (module, one-line help). Modules are imported lazily: `frontal serve` never loads torch.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "encode": ("codec.cli", "encode a video into a compact .frontal file"),
+    "decode": ("codec.cli", "decode a .frontal file to an .mp4"),
+    "info": ("codec.cli", "print a .frontal file's header and stream statistics"),
+    "fit-tables": ("codec.fit", "fit the entropy coder's probability tables on tracked data"),
+    "prepare": ("sender.prepare", "track videos into cached face tubes, landmarks and head pose"),
+    "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),
+    "serve": ("signaling.cli", "run the signaling server"),
+    "bench-signaling": ("signaling.bench", "load-test the signaling server on loopback"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: frontal COMMAND [ARGS...]", "", "commands:"]
+    for name, (_, text) in SUBCOMMANDS.items():
+        lines.append(f"  {name:<14}{text}")
+    lines.append("")
+    lines.append("`frontal COMMAND --help` for a command's options.")
+    return "\n".join(lines)
+
+
+def _resolve(name: str) -> Callable[[list[str]], int]:
+    module_name, _ = SUBCOMMANDS[name]
+    module = importlib.import_module(module_name)
+    entry = getattr(module, "command_" + name.replace("-", "_"), None) or getattr(module, "main")
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    if args[0] == "--version":
+        from frontal import __version__
+
+        print(f"frontal {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"frontal: unknown command '{name}' (see `frontal --help`)", file=sys.stderr)
+        return 2
+    return int(_resolve(name)(rest) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
