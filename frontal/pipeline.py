@@ -1,0 +1,80 @@
+"""The sender's path from a video to driving records, shared by `frontal encode` and `codec-loopback`."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from codec.fields import DrivingRecord, FieldSet
+from sender.views import eye_openness, select_views
+
+
+@dataclass
+class TrackedClip:
+    path: Path
+    fps: float
+    images: list[np.ndarray] = field(default_factory=list)  # [256,256,3] uint8 crops
+    sup: list[np.ndarray] = field(default_factory=list)  # [33,2] float32
+    landmarks: list[np.ndarray] = field(default_factory=list)  # [478,3]
+    yaw: list[float] = field(default_factory=list)
+    found: list[bool] = field(default_factory=list)
+    track_ms: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sup)
+
+    def subsample(self, step: int) -> "TrackedClip":
+        """Every `step`-th frame (e.g. 30 -> 15 FPS)."""
+        out = TrackedClip(self.path, self.fps / step)
+        for name in ("images", "sup", "landmarks", "yaw", "found", "track_ms"):
+            setattr(out, name, getattr(self, name)[::step])
+        return out
+
+
+def track_clip(path: Path, fps: Optional[float] = None, max_frames: Optional[int] = None, keep_images: bool = True) -> TrackedClip:
+    """Track a video (at `fps` if given). Raises sender's VideoError / NoFaceError on bad input."""
+    from sender.tracker import track_video
+    from sender.video import open_video
+
+    src_fps = open_video(path).fps if fps is None else fps
+    clip = TrackedClip(Path(path), float(src_fps))
+    for tf in track_video(path, fps=fps, max_frames=max_frames):
+        if keep_images:
+            clip.images.append(tf.image)
+        clip.sup.append(tf.sup.astype(np.float32))
+        clip.landmarks.append(tf.landmarks)
+        clip.yaw.append(float(tf.pose[0]) if not hasattr(tf.pose, "yaw") else float(tf.pose.yaw))
+        clip.found.append(bool(tf.face_found))
+        clip.track_ms.append(float(tf.track_ms))
+    return clip
+
+
+def clip_views(clip: TrackedClip, n: int = 3, method: str = "extremes") -> list[int]:
+    yaw = np.asarray(clip.yaw)
+    openness = np.asarray([eye_openness(lm) for lm in clip.landmarks])
+    return select_views(yaw, openness, np.asarray(clip.found), n=n, method=method)
+
+
+def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None) -> list[DrivingRecord]:
+    """Driving records for each frame: sup from the tracker; unsup/jac/expr from the model's extractor."""
+    out = []
+    for i, sup in enumerate(clip.sup):
+        rec = DrivingRecord(sup=sup if fields.n_sup else None)
+        if fields.n_unsup or fields.n_expr:
+            if extractor is None:
+                raise ValueError(f"fields {fields.name} need the model's keypoint/expression extractor")
+            unsup, jac, expr = extractor.extract(clip.images[i])  # type: ignore[attr-defined]
+            rec.unsup = unsup if fields.n_unsup else None
+            rec.jac = jac if fields.jacobians else None
+            rec.expr = expr if fields.n_expr else None
+        out.append(rec)
+    return out
+
+
+def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, (time.perf_counter() - t0) * 1000.0
