@@ -54,12 +54,12 @@ def decode_image(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
-def encode_file(video: Path, out: Path, fps: float, mode: str, n_views: int, model: str | None) -> dict[str, Any]:
+def encode_file(video: Path, out: Path, fps: float, mode: str, n_views: int, model: str | None, max_frames: int | None = None) -> dict[str, Any]:
     from frontal.pipeline import clip_views, records, track_clip
 
     fields = FieldSet(n_sup=33)
     tables = load_tables()
-    clip = track_clip(video, fps=fps)
+    clip = track_clip(video, fps=fps, max_frames=max_frames)
     if not any(clip.found):
         raise CodecError(f"{video}: no face found in any frame")
     views = []
@@ -180,6 +180,7 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
         ap.add_argument("--mode", choices=("paper", "predictive"), default="predictive")
         ap.add_argument("--views", type=int, default=3, help="source views to store (1-5, default 3)")
         ap.add_argument("--model", default=None, help="model the file is meant for (default: landmarks only)")
+        ap.add_argument("--max-frames", type=int, default=None, help="encode at most this many frames")
         ap.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
     elif cmd == "decode":
         ap.add_argument("src", type=Path)
@@ -201,7 +202,7 @@ def _run(cmd: str, argv: Sequence[str]) -> int:
             if not args.video.is_file():
                 raise CliError(f"no such file: {args.video}")
             _check_output(args.out, args.force)
-            r = encode_file(args.video, args.out, args.fps, args.mode, args.views, args.model)
+            r = encode_file(args.video, args.out, args.fps, args.mode, args.views, args.model, args.max_frames)
             print(f"wrote {args.out}: {r['frames']} frames, {r['views']} views, {r['bytes']} bytes "
                   f"(packets {r['packet_bytes']} B = {8 * r['packet_bytes'] / max(1, r['frames']):.1f} bits/frame, views {r['view_bytes']} B)")
         elif cmd == "decode":

@@ -48,8 +48,11 @@ _UNIFORM = _model.Uniform()
 @dataclass
 class _Segment:
     kind: str  # "cat" | "uni"
-    symbols: list[int] = field(default_factory=list)
-    rows: list[np.ndarray] = field(default_factory=list)  # probability rows (cat) or sizes (uni)
+    symbols: list[np.ndarray] = field(default_factory=list)
+    params: list[np.ndarray] = field(default_factory=list)  # probability rows (cat) or sizes (uni)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self.symbols).astype(np.int32), np.concatenate(self.params)
 
 
 class Encoder:
@@ -65,57 +68,47 @@ class Encoder:
 
     def categorical(self, symbols: np.ndarray, probs: np.ndarray) -> None:
         """Symbols [n] each with its own probability row probs [n, A]."""
-        seg = self._segment("cat")
-        seg.symbols.extend(int(s) for s in np.asarray(symbols).reshape(-1))
-        seg.rows.extend(np.asarray(probs, np.float64).reshape(len(seg.symbols) - len(seg.rows), -1))
+        symbols = np.asarray(symbols).reshape(-1)
+        if len(symbols):
+            seg = self._segment("cat")
+            seg.symbols.append(symbols)
+            seg.params.append(np.asarray(probs, np.float64).reshape(len(symbols), -1))
 
     def uniform(self, value: int, size: int) -> None:
         if not 0 <= value < size:
             raise ValueError(f"uniform value {value} outside [0, {size})")
         seg = self._segment("uni")
-        seg.symbols.append(int(value))
-        seg.rows.append(np.int32(size))
+        seg.symbols.append(np.array([value]))
+        seg.params.append(np.array([size], np.int32))
 
-    def _code(self, coder: object, decode: bool) -> list[np.ndarray]:
-        out = []
-        for seg in self._segments:
-            if seg.kind == "cat":
-                rows = np.stack(seg.rows)
-                if decode:
-                    out.append(coder.decode(_FAMILY, rows))  # type: ignore[attr-defined]
-                else:
-                    coder.encode(np.asarray(seg.symbols, np.int32), _FAMILY, rows)  # type: ignore[attr-defined]
-            else:
-                sizes = np.asarray(seg.rows, np.int32)
-                if decode:
-                    out.append(coder.decode(_UNIFORM, sizes))  # type: ignore[attr-defined]
-                else:
-                    coder.encode(np.asarray(seg.symbols, np.int32), _UNIFORM, sizes)  # type: ignore[attr-defined]
-        return out
-
-    def _decodes_to_same(self, data: bytes) -> bool:
-        try:
-            got = self._code(constriction.stream.queue.RangeDecoder(_words(data)), decode=True)
-        except Exception:  # noqa: BLE001 - any failure means "this trim is not valid"
-            return False
-        return all(np.array_equal(g, np.asarray(s.symbols)) for g, s in zip(got, self._segments))
-
-    def finish(self) -> bytes:
+    def finish(self, info_bits: float | None = None) -> bytes:
+        """The coded bytes, trimmed; `info_bits` (if known) is a hint where to start trimming."""
         if not self._segments:
             return b""
+        segs = [(seg.kind, *seg.arrays()) for seg in self._segments]
         enc = constriction.stream.queue.RangeEncoder()
-        self._code(enc, decode=False)
+        for kind, symbols, params in segs:
+            enc.encode(symbols, _FAMILY if kind == "cat" else _UNIFORM, params)
         full = enc.get_compressed().astype(">u4").tobytes()
+
+        def decodes(n: int) -> bool:
+            try:
+                dec = constriction.stream.queue.RangeDecoder(_words(full[:n]))
+                return all(np.array_equal(dec.decode(_FAMILY if k == "cat" else _UNIFORM, p), s) for k, s, p in segs)
+            except Exception:  # noqa: BLE001 - any failure means "this trim is not valid"
+                return False
+
         # Valid trims are monotone (a longer kept prefix padded with 0xFF stays inside the final
-        # interval), so binary-search the shortest prefix that still decodes.
-        lo, hi = 0, len(full)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._decodes_to_same(full[:mid]):
-                hi = mid
-            else:
-                lo = mid + 1
-        return full[:hi]
+        # interval): find the shortest prefix that decodes, starting near the information content.
+        n = len(full)
+        if info_bits is not None:
+            guess = min(n, max(0, int(np.ceil(info_bits / 8.0))))
+            while guess < n and not decodes(guess):
+                guess += 1
+            n = guess
+        while n > 0 and decodes(n - 1):
+            n -= 1
+        return full[:n]
 
 
 def _words(data: bytes) -> np.ndarray:

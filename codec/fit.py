@@ -10,7 +10,6 @@ tables (discretised Laplace) so the codec works out of the box; the shipped file
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import sys
 from pathlib import Path
@@ -184,24 +183,18 @@ def _regression_q12(r: np.ndarray) -> np.ndarray:
 
 # ---- data loading ---------------------------------------------------------------------------------
 def load_prepared(folder: Path, split: str) -> tuple[list[tuple[np.ndarray, float]], list[str]]:
-    """Clips (sup, fps) of the requested split from a `frontal prepare` folder."""
-    from frontal.dataset import is_validation_identity
+    """Clips (sup, fps) of one split ("train" or "val", by identity) from a `frontal prepare` folder.
 
-    index = folder / "index.tsv"
-    labels: dict[str, str] = {}
-    if index.is_file():
-        with open(index, newline="") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                name = row.get("cache") or row.get("npz") or row.get("clip") or ""
-                labels[Path(name).stem] = row.get("identity_label") or ""
+    A clip is cut at frames without a face, so no residual spans a tracking gap.
+    """
+    from frontal.dataset import is_validation
+
     clips, names = [], []
     for path in sorted(folder.glob("*.npz")):
-        label = labels.get(path.stem, "")
-        if not label:
-            continue
-        if (split == "val") != is_validation_identity(label):
-            continue
         with np.load(path, allow_pickle=False) as z:
+            label = str(z["identity_label"]) if "identity_label" in z else ""
+            if not label or (split == "val") != is_validation(label):
+                continue
             sup = z["sup"].astype(np.float32)
             found = z["face_found"].astype(bool) if "face_found" in z else np.ones(len(sup), bool)
             fps = float(z["fps"]) if "fps" in z else 15.0

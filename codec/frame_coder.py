@@ -19,6 +19,7 @@ drift) and both using only integer arithmetic to decide which probability table 
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -168,7 +169,7 @@ class FrameCoder:
             enc.categorical(symbols[start:], probs[start:])
         for gi, g in enumerate(self.groups):
             bits.per_group[g.name] = float(info[self.quantizer.slices[g.name]].sum())
-        payload = enc.finish()
+        payload = enc.finish(info_bits=float(info.sum()))
         self._advance(state, q, a_norm, intra)
         return payload, bits
 
@@ -204,7 +205,7 @@ class FrameCoder:
                 m = (int(coef[i, :i] @ r[:i]) + 2048) >> 12 if i else 0
                 a_i = (int(act[gi]) * _K0 + s_run) // (_K0 + n_run)
                 scale = int(mad[i]) * a_i >> 8
-                b = _searchsorted(ladder, scale, n_buckets)
+                b = min(bisect_left(ladder, scale), n_buckets - 1)
                 s = dec.symbol(models[b])
                 if s == esc:
                     qi = dec.uniform(int(self.maxima[i]) + 1)
@@ -223,13 +224,3 @@ class FrameCoder:
         self._advance(state, q, a_norm, intra)
         return q
 
-
-def _searchsorted(ladder: list[int], value: int, n: int) -> int:
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ladder[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return min(lo, n - 1)

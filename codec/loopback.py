@@ -108,10 +108,9 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
 
 def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float) -> dict[str, Any]:
     from frontal.pipeline import records as make_records
-    from frontal.pipeline import track_clip
-    from sender.video import open_video
+    from frontal.pipeline import source_fps, track_clip
 
-    src_fps = open_video(path).fps
+    src_fps = source_fps(path)
     track_fps = min(src_fps, 30.0)
     clip = track_clip(path, fps=track_fps if src_fps > 30.5 else None, max_frames=max_frames, keep_images=bool(fields.n_unsup or fields.n_expr))
     if not any(clip.found):
@@ -184,6 +183,8 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="codec-loopback", description="Track, encode, decode and compare: bits/frame, speed and landmark error.")
     ap.add_argument("videos", nargs="*", type=Path, help="video files (default: the embedded carphone clip)")
+    ap.add_argument("--dataset", type=Path, default=None, help="a folder with MANIFEST.tsv (e.g. ../shared/data/faces): run on its clips")
+    ap.add_argument("--split", choices=("val", "train", "all"), default="val", help="with --dataset: which identities (default val)")
     ap.add_argument("--mode", choices=("paper", "predictive", "both"), default="both")
     ap.add_argument("--fields", default=None, help="driving fields, e.g. sup or sup,unsup,expr (default: what the default model declares)")
     ap.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip")
@@ -204,6 +205,15 @@ def default_fields() -> FieldSet:
         return FieldSet(n_sup=33)
 
 
+def dataset_videos(folder: Path, split: str) -> list[Path]:
+    """The clips of a manifest folder, by identity split."""
+    from frontal.dataset import read_manifest, split_rows
+
+    rows = read_manifest(folder / "MANIFEST.tsv")
+    train, val = split_rows(rows)
+    return [r.path for r in {"train": train, "val": val, "all": rows}[split]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -214,17 +224,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         tables = load_tables(args.tables)
         from frontal.paths import default_video
 
-        videos = args.videos or [default_video()]
+        videos = list(args.videos) + dataset_videos(args.dataset, args.split) if args.dataset else list(args.videos)
+        videos = videos or [default_video()]
         for v in videos:
             if not Path(v).is_file():
                 raise CodecError(f"no such file: {v}")
         modes = ("paper", "predictive") if args.mode == "both" else (args.mode,)
-        clips = []
-        for v in videos:
-            if not args.quiet:
-                print(f"[{len(clips) + 1}/{len(videos)}] {v}", file=sys.stderr)
-            clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis))
-    except (CodecError, ValueError, OSError) as exc:
+        clips, failed = [], []
+        for k, v in enumerate(videos):
+            if not args.quiet and len(videos) > 1:
+                print(f"[{k + 1}/{len(videos)}] {v}", file=sys.stderr)
+            try:
+                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis))
+            except (CodecError, ValueError) as exc:
+                if len(videos) == 1:
+                    raise
+                print(f"codec-loopback: skipping {v}: {exc}", file=sys.stderr)
+                failed.append({"clip": str(v), "error": str(exc)})
+        if not clips:
+            raise CodecError("no clip could be processed")
+    except (CodecError, ValueError, OSError) as exc:  # sender's VideoError/NoFaceError are ValueErrors
         print(f"codec-loopback: {exc}", file=sys.stderr)
         return 1
     summary = aggregate(clips, modes)
@@ -246,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hysteresis": args.hysteresis,
         "summary": summary,
         "clips": [_strip_bits(c) for c in clips],
+        "failed": failed,
     }
     print(_fmt_table(summary, tracking))
     if args.json:
