@@ -31,7 +31,7 @@ FREQ_TOTAL = 1 << 16
 # Default per-group mean absolute deviations (q8: 1/256 of a quantization step) for groups that no
 # data was fitted for yet; generous so nothing escapes often.
 DEFAULT_MAD = {
-    "mean": (2 * 256, 24 * 256),
+    "mean": (256, 8 * 256),
     "sup": (256, 8 * 256),
     "unsup": (8 * 256, 96 * 256),
     "jac": (64 * 256, 2048 * 256),

@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "encode": ("codec.cli", "encode a video into a compact .frontal file"),
     "decode": ("codec.cli", "decode a .frontal file to an .mp4"),
     "info": ("codec.cli", "print a .frontal file's header and stream statistics"),
+    "bench-track": ("sender.bench", "benchmark face tracking (ms/frame)"),
     "fit-tables": ("codec.fit", "fit the entropy coder's probability tables on tracked data"),
     "prepare": ("sender.prepare", "track videos into cached face tubes, landmarks and head pose"),
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),
