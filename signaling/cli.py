@@ -1,0 +1,70 @@
+"""`frontal serve`: run the signaling server (and the browser page) under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from signaling.config import ServerConfig
+from signaling.server import LOG_LEVELS, bind_socket, serve, socket_url
+
+log = logging.getLogger(__name__)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 (pick a free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {port}")
+    return port
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="frontal serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=port_number, default=8080, help="TCP port (8080; 0: any)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    parser.add_argument("--max-rooms", type=positive_int, default=ServerConfig.max_rooms)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        print(f"frontal serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    log.info("signaling server on %s (page at /, WebSocket at /ws)", socket_url(sock))
+    with sock:
+        serve(sock, ServerConfig(max_rooms=args.max_rooms), args.log_level)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
