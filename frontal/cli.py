@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fit-tables": ("codec.fit", "fit the entropy coder's probability tables on tracked data"),
     "prepare": ("sender.prepare", "track videos into cached face tubes, landmarks and head pose"),
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),
+    "quality": ("frontal.eval.__main__", "quality metrics of a decoded video against its reference"),
+    "classical": ("frontal.eval.classical", "classical-codec baselines and their lowest bitrate"),
     "serve": ("signaling.cli", "run the signaling server"),
     "bench-signaling": ("signaling.bench", "load-test the signaling server on loopback"),
 }

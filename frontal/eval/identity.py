@@ -1,9 +1,10 @@
 """Identity distance: dlib's 128-d face descriptor (the face_recognition ResNet), per frame.
 
 For each frame of the reference and of the output: find the face with dlib's HOG frontal detector
-(largest box); where it finds none and `fallback` is on, use a fixed box covering the crop (inputs are
-face tubes, so the face fills the frame); fit the 5-point shape predictor in that box and compute the
-descriptor. The per-frame score is the Euclidean distance between the two descriptors; dlib's
+(largest box); where it finds none and `fallback` is on, borrow the other side's box (reference and
+output share the crop geometry), or a fixed box covering the crop when neither side has one (inputs
+are face tubes, so the face fills the frame); fit the 5-point shape predictor in that box and
+compute the descriptor. The per-frame score is the Euclidean distance between the two descriptors; dlib's
 same-person threshold is 0.6. Missed detections are counted per side; with `fallback=False` such
 frames get NaN and are left out of the mean.
 
@@ -70,25 +71,36 @@ class FaceIdentity:
         self.upsample = upsample
         self.fallback = fallback
 
-    def _face_box(self, image: np.ndarray) -> tuple[Any | None, bool]:
-        """(box, detected): the largest detected face, else the fallback box or None."""
-        boxes = self._detector(image, self.upsample)
-        if len(boxes) > 0:
-            return max(boxes, key=lambda r: r.area()), True
-        if not self.fallback:
-            return None, False
-        h, w = image.shape[:2]
-        mx, my = int(FALLBACK_MARGIN * w), int(FALLBACK_MARGIN * h)
-        return self._dlib.rectangle(mx, my, w - 1 - mx, h - 1 - my), False
+    def detect(self, image: np.ndarray) -> Any | None:
+        """The largest face box dlib's detector finds in RGB image [H,W,3] uint8, or None."""
+        boxes = self._detector(np.ascontiguousarray(image), self.upsample)
+        return max(boxes, key=lambda r: r.area()) if len(boxes) > 0 else None
 
-    def descriptor(self, image: np.ndarray) -> tuple[np.ndarray | None, bool]:
-        """(128-d descriptor or None, detected) for one RGB image [H,W,3] uint8."""
+    def crop_box(self, height: int, width: int) -> Any:
+        """The fixed fallback box: the crop minus FALLBACK_MARGIN on each side."""
+        mx, my = int(FALLBACK_MARGIN * width), int(FALLBACK_MARGIN * height)
+        return self._dlib.rectangle(mx, my, width - 1 - mx, height - 1 - my)
+
+    def descriptor(self, image: np.ndarray, box: Any) -> np.ndarray:
+        """128-d descriptor [128] of the face in `box` of RGB image [H,W,3] uint8."""
         image = np.ascontiguousarray(image)
-        box, detected = self._face_box(image)
-        if box is None:
-            return None, False
         shape = self._shape(image, box)
-        return np.asarray(self._net.compute_face_descriptor(image, shape), dtype=np.float64), detected
+        return np.asarray(self._net.compute_face_descriptor(image, shape), dtype=np.float64)
+
+    def boxes(self, ref: np.ndarray, dist: np.ndarray) -> tuple[Any | None, Any | None, bool, bool]:
+        """(ref box, dist box, found in ref, found in dist). With `fallback`, a side where the
+        detector misses borrows the other side's box (the two are the same crop geometry), or the
+        fixed crop box if both miss; without it, both boxes are None unless both were found."""
+        br, bd = self.detect(ref), self.detect(dist)
+        found = (br is not None, bd is not None)
+        if not self.fallback:
+            return (br, bd, *found) if all(found) else (None, None, *found)
+        fixed = self.crop_box(*ref.shape[:2]) if not any(found) else None
+        return _first(br, bd, fixed), _first(bd, br, fixed), *found
+
+
+def _first(*boxes: Any | None) -> Any | None:
+    return next((b for b in boxes if b is not None), None)
 
 
 def _summary(per_frame: np.ndarray, threshold: float) -> tuple[float, float, int]:
@@ -107,12 +119,11 @@ def identity_distance(
     per_frame = np.full(len(ref), np.nan)
     missed_ref = missed_dist = 0
     for i, (r, d) in enumerate(zip(ref, dist)):
-        dr, found_r = model.descriptor(r)
-        dd, found_d = model.descriptor(d)
+        box_r, box_d, found_r, found_d = model.boxes(r, d)
         missed_ref += not found_r
         missed_dist += not found_d
-        if dr is not None and dd is not None:
-            per_frame[i] = float(np.linalg.norm(dr - dd))
+        if box_r is not None and box_d is not None:
+            per_frame[i] = float(np.linalg.norm(model.descriptor(r, box_r) - model.descriptor(d, box_d)))
     mean, frac, n = _summary(per_frame, threshold)
     log.debug("identity: mean %.3f, %d/%d scored, no face ref %d dist %d", mean, n, len(ref), missed_ref, missed_dist)
     return IdentityScores(per_frame, mean, frac, threshold, n, missed_ref, missed_dist)
