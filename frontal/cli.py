@@ -20,6 +20,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),
     "quality": ("frontal.eval.__main__", "quality metrics of a decoded video against its reference"),
     "classical": ("frontal.eval.classical", "classical-codec baselines and their lowest bitrate"),
+    "call": ("frontal.call.cli", "join a live call (camera, video file or browser page)"),
+    "bench-call": ("frontal.call.bench", "a loopback call: payload/wire kbps, latency, FPS"),
+    "bench-views": ("frontal.call.viewbench", "source-view image formats: bytes at equal quality"),
     "serve": ("signaling.cli", "run the signaling server"),
     "bench-signaling": ("signaling.bench", "load-test the signaling server on loopback"),
 }

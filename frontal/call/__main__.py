@@ -1,0 +1,3 @@
+from frontal.call.cli import main
+
+raise SystemExit(main())

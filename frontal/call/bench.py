@@ -1,0 +1,141 @@
+"""The loopback call benchmark: two peers in this process, through a real signaling server on
+127.0.0.1, each playing the embedded clip to the other (or one-way), for `--duration` seconds.
+
+    python -m frontal.call.bench --duration 60 --fps 15 --json reports/call_bench.json
+
+Per direction, a peer's sending side gives payload, view and wire rates and its receiving side
+the rendered FPS and capture-to-render latency; the summary averages the two directions (rates)
+and pools the latency samples. Both peers share this machine's CPU (tracking and rendering
+twice), so the numbers are upper bounds for one participant on its own machine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from frontal.call.peer import CallPeer, PeerConfig
+from frontal.call.render import make_renderer
+from frontal.call.sender_side import SenderConfig
+from frontal.call.sources import VideoSource
+from frontal.call.stats import IP_UDP_HEADER_BYTES
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="frontal bench-call", description="Loopback call benchmark.")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of call (default 60)")
+    p.add_argument("--fps", type=float, default=15.0)
+    p.add_argument("--frames-per-message", type=int, default=1)
+    p.add_argument("--renderer", choices=("neural", "landmarks"), default="neural")
+    p.add_argument("--model", help="renderer model (default: the registry's default)")
+    p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default="webp")
+    p.add_argument("--view-kbps", type=float, default=1.0)
+    p.add_argument("--one-way", action="store_true", help="only the first peer sends")
+    p.add_argument("--video", type=Path, help="clip to play (default: the embedded talking head)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("-f", "--force", action="store_true")
+    return p
+
+
+async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
+    from frontal.paths import default_video
+
+    video = args.video or default_video()
+    sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
+                          view_kbps=args.view_kbps)
+
+    def peer(token: str | None, send: bool) -> CallPeer:
+        cfg = PeerConfig(url, "bench", token, sender=sender, loopback_only=True, wait_peer_s=60)
+        return CallPeer(cfg, VideoSource(video, args.fps) if send else None,
+                        lambda: make_renderer(args.renderer, args.model))
+
+    a = peer(None, True)
+    ta = asyncio.create_task(a.run(args.duration))
+    await asyncio.wait_for(a.joined.wait(), 120)
+    b = peer(a.token, not args.one_way)
+    tb = asyncio.create_task(b.run(args.duration + 10))
+    latencies: list[float] = []
+    ra, rb = await asyncio.wait_for(asyncio.gather(ta, tb), args.duration + 240)
+    directions = [(ra.stats, rb.stats)] + ([] if args.one_way else [(rb.stats, ra.stats)])
+    latencies = b.stats.latencies_ms + ([] if args.one_way else a.stats.latencies_ms)
+    senders = [s for s, _ in directions]
+    receivers = [r for _, r in directions]
+    mean = lambda key, rows: round(float(np.mean([r[key] for r in rows])), 3)  # noqa: E731
+    lat = np.asarray(latencies) if latencies else np.asarray([np.nan])
+    messages = sum(s["driving_messages_sent"] for s in senders)
+    # wire bytes of a peer that only receives (SACKs) are part of the other direction's cost
+    wire = [ra.stats["wire_kbps"]] + ([] if args.one_way else [rb.stats["wire_kbps"]])
+    return {
+        "duration_s": args.duration,
+        "fps_target": args.fps,
+        "frames_per_message": args.frames_per_message,
+        "renderer": args.renderer,
+        "two_way": not args.one_way,
+        "payload_kbps": mean("payload_kbps", senders),
+        "codec_kbps": mean("codec_kbps", senders),
+        "view_kbps": mean("view_kbps", senders),
+        "wire_kbps": round(float(np.mean(wire)), 3),
+        "wire_kbps_receiver_only": rb.stats["wire_kbps"] if args.one_way else None,
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+        "fps": mean("fps", receivers),
+        "fps_rendered": mean("fps_rendered", receivers),
+        "fps_sent": mean("fps_sent", senders),
+        "payload_bytes_per_message": round(sum(s["driving_bytes_sent"] for s in senders) / max(1, messages), 1),
+        "ip_udp_bytes_per_packet": IP_UDP_HEADER_BYTES,
+        "packets_lost": sum(r["packets_lost"] for r in receivers),
+        "render_ms_mean": mean("render_ms_mean", receivers),
+        "track_ms_mean": mean("track_ms_mean", senders),
+        "load_average": list(os.getloadavg()),
+        "cpu_count": os.cpu_count(),
+        "ended": [ra.reason, rb.reason],
+        "peers": [ra.stats, rb.stats],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    if args.json is not None and args.json.exists() and not args.force:
+        print(f"frontal bench-call: error: {args.json} exists (use -f to overwrite)", file=sys.stderr)
+        return 1
+    if not 0 < args.duration <= 3600:
+        print("frontal bench-call: error: --duration must be in (0, 3600]", file=sys.stderr)
+        return 2
+    import torch
+
+    from signaling.server import ServerThread
+
+    torch.set_num_threads(max(1, args.threads))
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        os.environ.pop(name, None)
+    t0 = time.monotonic()
+    try:
+        with ServerThread() as server:
+            result = asyncio.run(run_bench(args, server.ws_url))
+    except Exception as exc:
+        print(f"frontal bench-call: error: {exc}", file=sys.stderr)
+        return 1
+    result["wall_s"] = round(time.monotonic() - t0, 1)
+    summary = {k: v for k, v in result.items() if k != "peers"}
+    for key, value in summary.items():
+        print(f"{key:28s} {value}")
+    if args.json is not None:
+        from frontal.fsutil import atomic_write
+
+        atomic_write(args.json, json.dumps(result, indent=2).encode())
+    return 0 if all(r in ("duration", "bye") for r in result["ended"]) else 1  # type: ignore[union-attr]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,396 @@
+"""One participant of a call: an aiortc peer connection with the driving and control channels.
+
+    peer = CallPeer(PeerConfig(signaling_url, room, token), source=VideoSource(path, 15),
+                    renderer_factory=lambda: make_renderer("neural"))
+    report = await peer.run(duration_s=60)       # CallReport(reason, stats, token)
+
+The peer joins the room on the signaling server (`docs/signaling.md`); the first one in the room
+makes the offer when the second arrives. Both channels are negotiated out of band (fixed ids), so
+both sides create them identically. Each side that has a source sends `hello`, then driving
+messages and source views; each side renders what it receives (`ReceiverSide`). The call ends on
+`duration_s`, the other's `bye`, the other leaving the room, the connection failing or closing,
+or `silence_timeout_s` without a driving message from a peer that was sending.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+from frontal.call.impair import Impairment
+from frontal.call.messages import (
+    CONTROL_CHANNEL_ID,
+    CONTROL_LABEL,
+    DRIVING_CHANNEL_ID,
+    DRIVING_LABEL,
+    Bye,
+    Hello,
+    IntraRequest,
+    ViewAssembler,
+    ViewStart,
+    encode_control,
+    parse_control,
+)
+from frontal.call.receiver_side import ReceiverConfig, ReceiverSide
+from frontal.call.render import FrameRenderer
+from frontal.call.sender_side import SenderConfig, SenderSide
+from frontal.call.sources import FrameSource
+from frontal.call.stats import CallStats
+from signaling.client import SignalingClient, SignalingClosed
+from signaling.protocol import Answer, Candidate, Offer, PeerJoined, PeerLeft
+from signaling.protocol import Bye as SignalingBye
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    signaling_url: str
+    room: str
+    token: str | None = None
+    sender: SenderConfig = field(default_factory=SenderConfig)
+    receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
+    ice_servers: tuple[RTCIceServer, ...] = ()  # e.g. STUN/TURN; none: host candidates only
+    loopback_only: bool = False  # gather 127.0.0.1 only (tests, benchmark): nothing leaves the host
+    wait_peer_s: float = 600.0
+    connect_timeout_s: float = 20.0
+    silence_timeout_s: float = 5.0
+    stats_interval_s: float = 1.0
+
+
+@dataclass
+class CallReport:
+    reason: str  # duration | bye | peer-left | silence | connection-failed | channel-closed | source-ended | aborted | stopped
+    stats: dict[str, float | int]
+    token: str | None
+    remote_hello: Hello | None = None
+
+
+class CallPeer:
+    def __init__(self, config: PeerConfig, source: FrameSource | None,
+                 renderer_factory: Callable[[], FrameRenderer], impairment: Impairment | None = None,
+                 on_stats: Callable[[dict[str, float | int]], None] | None = None) -> None:
+        self.config = config
+        self.source = source
+        self.impairment = impairment
+        self.on_stats = on_stats
+        self.stats = CallStats()
+        self.receiver = ReceiverSide(renderer_factory, self.stats, self._send_intra_request, config.receiver)
+        self.sender = SenderSide(config.sender, self.stats) if source is not None else None
+        self.token: str | None = config.token
+        self.joined = asyncio.Event()
+        self.connected = asyncio.Event()
+        self._end: asyncio.Event | None = None
+        self._reason = "stopped"
+        self._aborted = False
+        self._pc: RTCPeerConnection | None = None
+        self._driving: RTCDataChannel | None = None
+        self._control: RTCDataChannel | None = None
+        self._views = ViewAssembler()
+        self._last_driving = time.monotonic()
+
+    # -- public ---------------------------------------------------------------------------------
+    async def run(self, duration_s: float | None = None) -> CallReport:
+        self._end = asyncio.Event()
+        with loopback_ice(self.config.loopback_only):
+            try:
+                await self._run(duration_s)
+            finally:
+                await self._cleanup()
+        self._update_transport()
+        return CallReport(self._reason, self.stats.snapshot(), self.token, self.receiver.hello)
+
+    def hang_up(self, reason: str = "stopped") -> None:
+        self._finish(reason)
+
+    def abort(self) -> None:
+        """Vanish: stop at once, without `bye` (tests: a peer that crashes mid-call)."""
+        self._aborted = True
+        self._finish("aborted")
+
+    # -- the call -------------------------------------------------------------------------------
+    async def _prepare(self) -> None:
+        """Start the tracker and the renderer before joining (both take seconds to load)."""
+        from sender.tracker import FaceTracker
+
+        loop = asyncio.get_running_loop()
+        self.receiver.start()
+        if self.source is not None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="call-track")
+            self._tracker = await loop.run_in_executor(self._pool, FaceTracker)
+        await loop.run_in_executor(None, self.receiver.ready.wait, 120.0)
+        if self.receiver.error is not None:
+            raise RuntimeError(f"renderer failed to start: {self.receiver.error}")
+
+    async def _run(self, duration_s: float | None) -> None:
+        cfg = self.config
+        await self._prepare()
+        self._client = SignalingClient(cfg.signaling_url, cfg.room, cfg.token, proxy=_proxy_for(cfg.signaling_url))
+        info = await self._client.connect()
+        self.token = info.token
+        self.joined.set()
+        log.info("joined room %s as %s (%s)", info.room, info.peer_id, "offerer" if info.initiator else "answerer")
+        pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=list(cfg.ice_servers)))
+        self._driving = pc.createDataChannel(DRIVING_LABEL, ordered=False, maxRetransmits=0,
+                                             negotiated=True, id=DRIVING_CHANNEL_ID)
+        self._control = pc.createDataChannel(CONTROL_LABEL, negotiated=True, id=CONTROL_CHANNEL_ID)
+        self._wire(pc, self._driving, self._control)
+        await asyncio.wait_for(self._negotiate(pc, info.initiator), cfg.wait_peer_s + cfg.connect_timeout_s)
+        tasks = [asyncio.create_task(self._signaling_loop(), name="call-signaling")]
+        try:
+            await asyncio.wait_for(self._channels_open(), cfg.connect_timeout_s)
+            self.connected.set()
+            self.stats.start()
+            epoch_ms = time.time() * 1000.0
+            if self.sender is not None:
+                self._control.send(self.sender.hello(epoch_ms))
+                tasks.append(asyncio.create_task(self._send_loop(), name="call-send"))
+            tasks.append(asyncio.create_task(self._watch_loop(), name="call-watch"))
+            assert self._end is not None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._end.wait(), duration_s)
+            self._finish("duration")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _negotiate(self, pc: RTCPeerConnection, initiator: bool) -> None:
+        if initiator:
+            while not isinstance(await self._client.receive(), PeerJoined):
+                pass
+            await pc.setLocalDescription(await pc.createOffer())
+            await self._client.send(Offer(sdp=pc.localDescription.sdp))
+            while not isinstance(message := await self._client.receive(), Answer):
+                await self._candidate(message)
+            await pc.setRemoteDescription(RTCSessionDescription(message.sdp, "answer"))
+        else:
+            while not isinstance(message := await self._client.receive(), Offer):
+                await self._candidate(message)
+            await pc.setRemoteDescription(RTCSessionDescription(message.sdp, "offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            await self._client.send(Answer(sdp=pc.localDescription.sdp))
+
+    async def _candidate(self, message: object) -> None:
+        if isinstance(message, Candidate) and message.candidate and self._pc is not None:
+            try:
+                cand = candidate_from_sdp(message.candidate.split(":", 1)[-1])
+                cand.sdpMid, cand.sdpMLineIndex = message.sdp_mid, message.sdp_mline_index
+                await self._pc.addIceCandidate(cand)
+            except ValueError as exc:
+                log.debug("remote candidate ignored: %s", exc)
+        elif isinstance(message, PeerLeft):
+            self._finish("peer-left")
+
+    async def _channels_open(self) -> None:
+        while not (self._driving and self._control and self._driving.readyState == "open"
+                   and self._control.readyState == "open"):
+            await asyncio.sleep(0.02)
+
+    async def _signaling_loop(self) -> None:
+        while True:
+            try:
+                message = await self._client.receive()
+            except SignalingClosed:
+                log.info("signaling connection closed; the call goes on")
+                return
+            if isinstance(message, PeerLeft):
+                log.info("the other peer left the room (%s)", message.reason)
+                self._finish("peer-left")
+            elif isinstance(message, SignalingBye):
+                self._finish("bye")
+            else:
+                await self._candidate(message)
+
+    # -- channels -------------------------------------------------------------------------------
+    def _wire(self, pc: RTCPeerConnection, driving: RTCDataChannel, control: RTCDataChannel) -> None:
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            log.info("connection %s", pc.connectionState)
+            if pc.connectionState == "failed":
+                self._finish("connection-failed")
+
+        @driving.on("message")
+        def _driving(message: bytes | str) -> None:
+            self._last_driving = time.monotonic()
+            if isinstance(message, str):
+                self.stats.add(packets_bad=1)
+                return
+            self.receiver.on_driving(message)
+
+        @control.on("message")
+        def _control(message: bytes | str) -> None:
+            try:
+                self._on_control(message)
+            except ValueError as exc:
+                log.warning("control message refused: %s", exc)
+                self.stats.add(control_bad=1)
+
+        for channel in (driving, control):
+            channel.on("close", lambda: self._finish("channel-closed") if self.connected.is_set() else None)
+
+    def _on_control(self, message: bytes | str) -> None:
+        if isinstance(message, bytes):
+            view = self._views.add(message)
+            if view is not None:
+                self.receiver.on_view(*view)
+            return
+        parsed = parse_control(message)
+        if isinstance(parsed, Hello):
+            self._last_driving = time.monotonic()
+            self.receiver.on_hello(parsed)
+        elif isinstance(parsed, ViewStart):
+            self._views.start(parsed)
+        elif isinstance(parsed, IntraRequest):
+            if self.sender is not None:
+                self.sender.request_intra()
+        elif isinstance(parsed, Bye):
+            log.info("the other peer hung up (%s)", parsed.reason)
+            self._finish("bye")
+
+    def _send_intra_request(self) -> None:
+        self._send_control(encode_control(IntraRequest()))
+
+    def _send_control(self, message: str | bytes) -> None:
+        if self._control is not None and self._control.readyState == "open":
+            self._control.send(message)
+
+    def _send_driving(self, message: bytes) -> None:
+        channel = self._driving
+        if channel is None or channel.readyState != "open":
+            return
+        self.stats.add(driving_messages_sent=1, driving_bytes_sent=len(message))
+        if self.impairment is not None:
+            self.impairment.send(channel.send, message)
+        else:
+            channel.send(message)
+
+    # -- loops ----------------------------------------------------------------------------------
+    async def _send_loop(self) -> None:
+        assert self.source is not None and self.sender is not None and self._driving is not None
+        loop = asyncio.get_running_loop()
+        pool, tracker = self._pool, self._tracker
+        async for frame in self.source.frames(pool):
+            capture_ms = time.time() * 1000.0
+            tracked = await loop.run_in_executor(pool, tracker.track, frame)
+            self.stats.add(frames_captured=1, track_ms_total=tracked.track_ms)
+            congested = self._driving.bufferedAmount > self.config.sender.max_buffered_bytes
+            out = self.sender.process(tracked, capture_ms, time.monotonic(), congested)
+            for message in out.control:
+                self._send_control(message)
+            if out.driving is not None:
+                self._send_driving(out.driving)
+        self._finish("source-ended")
+
+    async def _watch_loop(self) -> None:
+        cfg = self.config
+        while True:
+            await asyncio.sleep(min(cfg.stats_interval_s, 0.5))
+            self._update_transport()
+            if self.receiver.error is not None:
+                self._finish("renderer-failed")
+            silent = time.monotonic() - self._last_driving
+            if self.receiver.hello is not None and silent > cfg.silence_timeout_s:
+                log.warning("no driving packet for %.1f s: the other peer is gone", silent)
+                self._finish("silence")
+            if self.on_stats is not None:
+                self.on_stats(self.stats.snapshot())
+
+    def _update_transport(self) -> None:
+        counts = transport_counters(self._pc)
+        if counts is not None:
+            self.stats.transport_bytes_sent, self.stats.transport_packets_sent = counts
+
+    def _finish(self, reason: str) -> None:
+        if self._end is not None and not self._end.is_set():
+            self._reason = reason
+            self._end.set()
+
+    async def _cleanup(self) -> None:
+        self._update_transport()
+        if not self._aborted and self._reason != "bye":
+            with contextlib.suppress(Exception):
+                self._send_control(encode_control(Bye(reason=self._reason)))
+                await asyncio.sleep(0.05)
+        self.stats_at_end = self.stats.snapshot()
+        await asyncio.get_running_loop().run_in_executor(None, self.receiver.close)
+        if self._pc is not None:
+            await self._pc.close()
+        client = getattr(self, "_client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            tracker = getattr(self, "_tracker", None)
+            if tracker is not None:
+                await asyncio.get_running_loop().run_in_executor(pool, tracker.close)
+            pool.shutdown(wait=False)
+
+
+def transport_counters(pc: RTCPeerConnection | None) -> tuple[int, int] | None:
+    """(bytes, packets) the peer connection's DTLS transport has sent, from aiortc's
+    RTCTransportStats (`getStats()` only reports it with a media track, so we ask the transport)."""
+    sctp = pc.sctp if pc is not None else None
+    if sctp is None:
+        return None
+    try:
+        report = sctp.transport._get_stats()
+    except Exception:  # aiortc internals moved: report nothing rather than fail the call
+        return None
+    for stat in report.values():
+        if getattr(stat, "type", None) == "transport":
+            return int(stat.bytesSent), int(stat.packetsSent)
+    return None
+
+
+def _proxy_for(url: str) -> None | bool:
+    """Connect directly to a loopback signaling server; honour proxy settings otherwise."""
+    host = urlparse(url).hostname or ""
+    return None if host in ("127.0.0.1", "localhost", "::1") else True
+
+
+class _LoopbackIce:
+    """Makes aioice gather 127.0.0.1 only, while at least one loopback-only peer runs.
+
+    aioice has no per-connection interface filter and leaves loopback out of its host candidates,
+    so this swaps its module function (restored when the last such peer ends).
+    """
+
+    lock = threading.Lock()
+    users = 0
+    original = aioice.ice.get_host_addresses
+
+    @classmethod
+    @contextlib.contextmanager
+    def scope(cls) -> Iterator[None]:
+        with cls.lock:
+            if cls.users == 0:
+                aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+            cls.users += 1
+        try:
+            yield
+        finally:
+            with cls.lock:
+                cls.users -= 1
+                if cls.users == 0:
+                    aioice.ice.get_host_addresses = cls.original
+
+
+@contextlib.contextmanager
+def loopback_ice(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    with _LoopbackIce.scope():
+        yield

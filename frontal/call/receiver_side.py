@@ -1,0 +1,268 @@
+"""The receiving half of a peer: decode driving packets, assemble source views, render off the loop.
+
+Driving packets are decoded on the event loop (under a millisecond each); the newest decoded pose
+goes to a render worker thread, which renders it (a pose that a newer one replaces before the
+worker gets to it is skipped, never queued). When no new pose arrives for 1.5 frame periods the
+worker shows the last frame again, once per period, so the output keeps the sender's frame rate
+through losses. A packet whose reference chain is broken (`MissingReference`) is counted and
+the pose is held; after `intra_after` such packets in a row the receiver asks for an intra frame
+(at most every `intra_interval_s`). A malformed or foreign packet is dropped and counted.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from codec import wire
+from codec.cli import decode_image
+from codec.errors import CodecError
+from codec.fields import DrivingRecord
+from codec.stream import DecodedFrame, MissingReference, StreamDecoder
+from frontal.call.messages import Hello, ViewStart, unpack_driving
+from frontal.call.render import FrameRenderer
+from frontal.call.stats import CallStats, SeqCounter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShownFrame:
+    """One frame handed to the sinks: `held` repeats the last rendered pose."""
+
+    seq: int
+    held: bool
+    capture_ms: float  # sender's Unix time of capture
+
+
+FrameSink = Callable[[np.ndarray, ShownFrame], None]
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    intra_after: int = 3  # unusable packets in a row before asking for an intra frame
+    intra_interval_s: float = 0.5  # at most one request per interval
+    hold_after_periods: float = 1.5  # show the last frame again after this long without a pose
+
+
+@dataclass
+class _Pose:
+    record: DrivingRecord
+    seq: int
+    capture_ms: float
+
+
+class ReceiverSide:
+    def __init__(self, renderer_factory: Callable[[], FrameRenderer], stats: CallStats,
+                 request_intra: Callable[[], None], config: ReceiverConfig | None = None) -> None:
+        self.config = config or ReceiverConfig()
+        self.stats = stats
+        self.sinks: list[FrameSink] = []
+        self.decoded_listeners: list[Callable[[DecodedFrame], None]] = []
+        self._request_intra = request_intra
+        self._renderer_factory = renderer_factory
+        self.hello: Hello | None = None
+        self._decoder: StreamDecoder | None = None
+        self._seqs = SeqCounter()
+        self._newest: int | None = None  # unwrapped seq of the newest decoded packet
+        self._failures = 0
+        self._last_request = -1e9
+        self._cond = threading.Condition()
+        self._poses: deque[tuple[float, _Pose]] = deque()
+        self._views: list[tuple[ViewStart, bytes]] = []
+        self._stop = False
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="call-render", daemon=True)
+
+    # -- event loop side ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def fps(self) -> float:
+        return self.hello.fps if self.hello else 15.0
+
+    def on_hello(self, hello: Hello) -> None:
+        self.hello = hello
+        self._decoder = StreamDecoder(hello.fields.to_fieldset())
+
+    def on_view(self, meta: ViewStart, data: bytes) -> None:
+        with self._cond:
+            self._views.append((meta, data))
+            self._cond.notify()
+
+    def on_driving(self, message: bytes) -> None:
+        self.stats.add(driving_messages_received=1, driving_bytes_received=len(message))
+        try:
+            packets = unpack_driving(message)
+        except ValueError as exc:
+            log.debug("driving message dropped: %s", exc)
+            self.stats.add(packets_bad=1)
+            return
+        poses = [pose for pose in map(self._on_packet, packets) if pose is not None]
+        # frames bundled in one message are played out one frame period apart, oldest first
+        now = time.monotonic()
+        for k, pose in enumerate(poses):
+            self._post(pose, now + k / self.fps)
+
+    def _on_packet(self, data: bytes) -> _Pose | None:
+        if self._decoder is None or self.hello is None:
+            self.stats.add(packets_unusable=1)  # before hello: we do not know the stream yet
+            return None
+        try:
+            seq = wire.unpack(data).seq
+        except CodecError as exc:
+            log.debug("driving packet dropped: %s", exc)
+            self.stats.add(packets_bad=1)
+            return None
+        useq = self._seqs.add(seq)
+        self.stats.packets_received = self._seqs.received
+        self.stats.packets_lost = self._seqs.lost
+        if self._newest is not None and useq <= self._newest:
+            self.stats.add(packets_late=1)
+            return None
+        try:
+            frame = self._decoder.decode(data)
+        except MissingReference:
+            self.stats.add(packets_unusable=1)
+            self._failed()
+            return None
+        except CodecError as exc:
+            log.debug("driving packet %d dropped: %s", seq, exc)
+            self.stats.add(packets_bad=1)
+            self._failed()
+            return None
+        self._failures = 0
+        self._newest = useq
+        self.stats.add(packets_decoded=1)
+        for listener in self.decoded_listeners:
+            listener(frame)
+        return _Pose(frame.record, frame.seq, self._capture_ms(frame.timestamp_ms))
+
+    def _failed(self) -> None:
+        self._failures += 1
+        now = time.monotonic()
+        if self._failures >= self.config.intra_after and now - self._last_request >= self.config.intra_interval_s:
+            self._last_request = now
+            self._failures = 0
+            self.stats.add(intra_requests_sent=1)
+            self._request_intra()
+
+    def _capture_ms(self, ts16: int) -> float:
+        """The sender's Unix time of capture, from the 16-bit timestamp and the hello's epoch."""
+        assert self.hello is not None
+        approx = time.time() * 1000.0 - self.hello.epoch_ms
+        wraps = round((approx - ts16) / 65536.0)
+        return self.hello.epoch_ms + ts16 + 65536.0 * wraps
+
+    def _post(self, pose: _Pose, due: float) -> None:
+        with self._cond:
+            self._poses.append((due, pose))
+            self._cond.notify()
+
+    def _due_now(self) -> bool:
+        return bool(self._poses) and self._poses[0][0] <= time.monotonic()
+
+    def _take_due(self) -> _Pose | None:
+        """The newest pose that is due (older due ones are skipped, never queued). Holds the lock."""
+        now, pose = time.monotonic(), None
+        while self._poses and self._poses[0][0] <= now:
+            if pose is not None:
+                self.stats.add(frames_skipped=1)
+            pose = self._poses.popleft()[1]
+        return pose
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    # -- render thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            renderer = self._renderer_factory()
+        except BaseException as exc:  # reported by the peer; the thread ends
+            self.error = exc
+            log.error("renderer failed to start: %s", exc)
+            self.ready.set()
+            return
+        self.ready.set()
+        last: tuple[np.ndarray, _Pose] | None = None
+        last_shown = time.monotonic()
+        holding = False
+        while True:
+            period = 1.0 / self.fps
+            due = last_shown + (period if holding else self.config.hold_after_periods * period)
+            with self._cond:
+                if not (self._stop or self._views or self._due_now()):
+                    deadlines = ([] if last is None else [due]) + [d for d, _ in list(self._poses)[:1]]
+                    self._cond.wait(max(0.0, min(deadlines) - time.monotonic()) if deadlines else None)
+                if self._stop:
+                    return
+                views, self._views = self._views, []
+                pose = self._take_due()  # before the first view, poses are dropped here
+            for meta, data in views:
+                self._add_view(renderer, meta, data)
+            if pose is not None and renderer.num_sources:
+                frame = self._render(renderer, pose)
+                if frame is not None:
+                    last = (frame, pose)
+                    self._show(frame, ShownFrame(pose.seq, False, pose.capture_ms))
+                    last_shown, holding = time.monotonic(), False
+            elif last is not None and time.monotonic() >= due - 1e-3:
+                self.stats.add(frames_held=1)
+                self._show(last[0], ShownFrame(last[1].seq, True, last[1].capture_ms))
+                last_shown, holding = time.monotonic(), True
+
+    def _add_view(self, renderer: FrameRenderer, meta: ViewStart, data: bytes) -> None:
+        try:
+            image = decode_image(data) if meta.format != "avif" else _decode_avif(data)
+            if image.shape != (256, 256, 3):
+                raise CodecError(f"view {meta.index}: {image.shape[1]}x{image.shape[0]}, expected 256x256")
+            sup = None if meta.sup is None else np.asarray(meta.sup, np.float32)
+            renderer.add_source(image, sup)
+        except (CodecError, ValueError) as exc:
+            log.warning("source view %d refused: %s", meta.index, exc)
+            self.stats.add(control_bad=1)
+            return
+        self.stats.add(views_received=1)
+        log.info("source view %d added (%d bytes %s, yaw %.2f)", meta.index, len(data), meta.format, meta.yaw)
+
+    def _render(self, renderer: FrameRenderer, pose: _Pose) -> np.ndarray | None:
+        t = time.perf_counter()
+        try:
+            frame = renderer.render(pose.record)
+        except Exception:  # a bad record or a renderer bug: hold the last frame, keep going
+            log.exception("rendering frame %d failed", pose.seq)
+            return None
+        ms = (time.perf_counter() - t) * 1000.0
+        self.stats.add(frames_rendered=1, render_ms_total=ms)
+        self.stats.add_latency(time.time() * 1000.0 - pose.capture_ms)
+        return frame
+
+    def _show(self, frame: np.ndarray, info: ShownFrame) -> None:
+        for sink in self.sinks:
+            try:
+                sink(frame, info)
+            except Exception:
+                log.exception("frame sink failed")
+
+
+def _decode_avif(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as exc:
+        raise CodecError(f"corrupt AVIF source view: {exc}") from None

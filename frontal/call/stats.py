@@ -1,0 +1,149 @@
+"""Live call statistics: counters kept by one peer, and the rates and percentiles derived from them.
+
+Rates are per second of call (from `start()`), in kbit/s (1 kbit = 1000 bits):
+
+    payload_kbps   driving data-channel payload sent (the packets, or bundles, as handed to aiortc)
+    view_kbps      source views sent (chunk bytes, chunk headers and the `view` JSON)
+    wire_kbps      everything the peer connection sent: the DTLS transport's bytes (SCTP data, SACKs,
+                   heartbeats, handshake: aiortc's RTCTransportStats.bytesSent) plus 28 bytes of
+                   IPv4 + UDP header per packet; ICE's own STUN checks are not counted
+    fps            frames shown per second (new poses plus held ones), `fps_rendered` new poses only
+    latency_ms_*   capture (sender's clock) to rendered (receiver's clock), new poses only
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IP_UDP_HEADER_BYTES = 28
+
+
+@dataclass
+class CallStats:
+    # sending side
+    frames_captured: int = 0
+    frames_encoded: int = 0
+    frames_stale_dropped: int = 0
+    codec_bits: int = 0  # whole driving packets (header + payload + CRC)
+    payload_bits: int = 0  # range-coded payloads only
+    driving_messages_sent: int = 0
+    driving_bytes_sent: int = 0
+    intra_frames: int = 0
+    views_sent: int = 0
+    view_bytes_sent: int = 0
+    transport_bytes_sent: int = 0
+    transport_packets_sent: int = 0
+    track_ms_total: float = 0.0
+    # receiving side
+    driving_messages_received: int = 0
+    driving_bytes_received: int = 0
+    packets_received: int = 0
+    packets_decoded: int = 0
+    packets_lost: int = 0
+    packets_bad: int = 0  # malformed or foreign: CodecError other than a missing reference
+    packets_unusable: int = 0  # a reference was missing (after a loss): pose held
+    packets_late: int = 0  # older than a packet already decoded
+    intra_requests_sent: int = 0
+    intra_requests_received: int = 0
+    control_bad: int = 0
+    views_received: int = 0
+    frames_rendered: int = 0
+    frames_held: int = 0
+    frames_skipped: int = 0  # decoded poses replaced by a newer one before the renderer got to them
+    render_ms_total: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    started: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def add(self, **counts: float) -> None:
+        """Thread-safe increments, e.g. `stats.add(frames_rendered=1, render_ms_total=12.5)`."""
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def add_latency(self, ms: float) -> None:
+        with self._lock:
+            self.latencies_ms.append(ms)
+
+    def elapsed(self) -> float:
+        return max(1e-6, time.monotonic() - self.started) if self.started else 1e-6
+
+    def snapshot(self, elapsed_s: float | None = None) -> dict[str, float | int]:
+        """Rates and counters as a flat dict (the benchmark's and the page's keys)."""
+        t = self.elapsed() if elapsed_s is None else max(1e-6, elapsed_s)
+        with self._lock:
+            lat = np.asarray(self.latencies_ms, dtype=np.float64)
+            shown = self.frames_rendered + self.frames_held
+            wire_bytes = self.transport_bytes_sent + IP_UDP_HEADER_BYTES * self.transport_packets_sent
+            out: dict[str, float | int] = {
+                "duration_s": round(t, 3),
+                "payload_kbps": _kbps(self.driving_bytes_sent, t),
+                "codec_kbps": round(self.codec_bits / t / 1000, 3),
+                "view_kbps": _kbps(self.view_bytes_sent, t),
+                "transport_kbps": _kbps(self.transport_bytes_sent, t),
+                "wire_kbps": _kbps(wire_bytes, t),
+                "received_payload_kbps": _kbps(self.driving_bytes_received, t),
+                "fps": round(shown / t, 2),
+                "fps_rendered": round(self.frames_rendered / t, 2),
+                "fps_sent": round(self.frames_encoded / t, 2),
+                "latency_ms_p50": _pct(lat, 50),
+                "latency_ms_p95": _pct(lat, 95),
+                "render_ms_mean": round(self.render_ms_total / max(1, self.frames_rendered), 2),
+                "track_ms_mean": round(self.track_ms_total / max(1, self.frames_captured), 2),
+                "payload_bits_per_frame": round(self.payload_bits / max(1, self.frames_encoded), 1),
+                "transport_bytes_per_packet": round(self.transport_bytes_sent / max(1, self.transport_packets_sent), 1),
+            }
+            for name in ("frames_encoded", "frames_stale_dropped", "intra_frames", "driving_messages_sent",
+                         "driving_bytes_sent", "codec_bits", "views_sent", "view_bytes_sent",
+                         "transport_bytes_sent", "transport_packets_sent", "packets_received",
+                         "packets_decoded", "packets_lost", "packets_bad", "packets_unusable",
+                         "packets_late", "intra_requests_sent", "intra_requests_received", "control_bad",
+                         "views_received", "frames_rendered", "frames_held", "frames_skipped",
+                         "driving_bytes_received"):
+                out[name] = getattr(self, name)
+        return out
+
+
+def _kbps(nbytes: int, seconds: float) -> float:
+    return round(8 * nbytes / seconds / 1000, 3)
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return round(float(np.percentile(values, q)), 1) if values.size else float("nan")
+
+
+class SeqCounter:
+    """Packets lost, from gaps in 16-bit sequence numbers (as RTP receivers count them)."""
+
+    def __init__(self) -> None:
+        self.highest: int | None = None  # unwrapped
+        self.first: int | None = None
+        self.received = 0
+
+    def unwrap(self, seq: int) -> int:
+        if self.highest is None:
+            return seq
+        delta = ((seq - self.highest + 0x8000) & 0xFFFF) - 0x8000
+        return self.highest + delta
+
+    def add(self, seq: int) -> int:
+        """Record one packet; returns its unwrapped number."""
+        u = self.unwrap(seq)
+        if self.highest is None or self.first is None:
+            self.first = self.highest = u
+        self.first = min(self.first, u)
+        self.highest = max(self.highest, u)
+        self.received += 1
+        return u
+
+    @property
+    def lost(self) -> int:
+        if self.highest is None or self.first is None:
+            return 0
+        return max(0, self.highest - self.first + 1 - self.received)

@@ -1,0 +1,124 @@
+"""Two Python peers on loopback through the real signaling server (frontal.call)."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from frontal.call.impair import Impairment
+from frontal.call.peer import CallPeer, CallReport, PeerConfig
+from frontal.call.render import LandmarkFrameRenderer
+from frontal.call.sender_side import SenderConfig
+from frontal.call.sources import VideoSource
+from frontal.paths import default_video
+from signaling.server import ServerThread
+
+FPS = 10.0
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ServerThread() as srv:
+        yield srv
+
+
+def make_peer(url: str, room: str, token: str | None, send: bool, **kwargs) -> CallPeer:
+    cfg = PeerConfig(url, room, token, sender=SenderConfig(fps=FPS, **kwargs.pop("sender", {})),
+                     loopback_only=True, wait_peer_s=20, silence_timeout_s=kwargs.pop("silence", 5.0))
+    source = VideoSource(default_video(), FPS) if send else None
+    return CallPeer(cfg, source, LandmarkFrameRenderer, **kwargs)
+
+
+async def call(url: str, room: str, a: dict, b: dict, duration: float,
+               during=None) -> tuple[CallPeer, CallPeer, CallReport, CallReport]:
+    """A (the sender) joins first; B joins with A's token. Bounded by `duration` + 30 s."""
+    pa = make_peer(url, room, None, True, **a)
+    ta = asyncio.create_task(pa.run(duration))
+    await asyncio.wait_for(pa.joined.wait(), 10)
+    pb = make_peer(url, room, pa.token, False, **b)
+    tb = asyncio.create_task(pb.run(duration + 5))
+    if during is not None:
+        await during(pa, pb)
+    ra, rb = await asyncio.wait_for(asyncio.gather(ta, tb), duration + 30)
+    return pa, pb, ra, rb
+
+
+def test_call_renders_at_sender_rate_and_payload_equals_codec_bits(server) -> None:
+    pa, pb, ra, rb = asyncio.run(call(server.ws_url, "loop1", {}, {}, 5.0))
+    assert ra.reason == "duration" and rb.reason == "bye"
+    sa, sb = ra.stats, rb.stats
+    assert sa["frames_encoded"] >= 3 * FPS
+    # every data-channel byte sent is a codec bit, and every one arrived
+    assert 8 * sa["driving_bytes_sent"] == sa["codec_bits"]
+    assert sb["driving_bytes_received"] == sa["driving_bytes_sent"]
+    assert sb["packets_lost"] == 0 and sb["packets_bad"] == 0
+    assert sb["views_received"] >= 1
+    # the receiver shows frames at the sender's rate (held frames fill any gap)
+    shown = sb["frames_rendered"] + sb["frames_held"]
+    assert shown >= 0.8 * sa["frames_encoded"] - FPS  # the first view arrives after a few frames
+    assert sb["frames_rendered"] >= 0.7 * sa["frames_encoded"] - FPS
+    assert sb["latency_ms_p50"] < 1000
+    assert sa["wire_kbps"] > sa["payload_kbps"] > 0
+
+
+def test_call_survives_loss_and_jitter_and_resyncs_within_an_intra_period(server) -> None:
+    impair = Impairment(loss=0.2, jitter_ms=100, seed=7)
+    sent: dict[int, np.ndarray] = {}
+    decoded: dict[int, np.ndarray] = {}
+    shown: list[float] = []
+    marks: dict[str, int] = {}
+
+    async def during(pa: CallPeer, pb: CallPeer) -> None:
+        pa.sender.encoded_listeners.append(lambda e: sent.__setitem__(e.seq, e.q))
+        pb.receiver.decoded_listeners.append(lambda d: decoded.__setitem__(d.seq, d.q))
+        pb.receiver.sinks.append(lambda frame, info: shown.append(time.monotonic()))
+        await asyncio.wait_for(pb.connected.wait(), 20)
+        await asyncio.sleep(3.5)
+        impair.active = False
+        marks["end"] = pa.sender.encoder.seq
+
+    pa, pb, ra, rb = asyncio.run(call(server.ws_url, "loss1", {"impairment": impair}, {}, 7.0, during))
+    sb = rb.stats
+    assert impair.dropped > 5 and sb["packets_lost"] > 0
+    assert sb["packets_unusable"] > 0 and sb["intra_requests_sent"] >= 1
+    # rendering never stopped: frames kept coming at about the sender's rate
+    gaps = np.diff(np.asarray(shown))
+    assert len(shown) >= 4 * FPS and gaps.max() < 0.5, (len(shown), gaps.max())
+    # exact again within one intra period (plus the 100 ms of jitter) after the losses ended
+    period = pa.sender.encoder.intra_period
+    after = [s for s in sent if s >= marks["end"] + period + 2]
+    assert len(after) >= FPS
+    assert all(s in decoded and np.array_equal(decoded[s], sent[s]) for s in after)
+
+
+def test_peer_vanishing_mid_call_ends_the_other_cleanly(server) -> None:
+    async def during(pa: CallPeer, pb: CallPeer) -> None:
+        await asyncio.wait_for(pb.connected.wait(), 20)
+        await asyncio.sleep(2.0)
+        pa.abort()  # the sender crashes: no bye
+
+    t0 = time.monotonic()
+    pa, pb, ra, rb = asyncio.run(call(server.ws_url, "vanish1", {}, {}, 20.0, during))
+    assert ra.reason == "aborted"
+    assert rb.reason in ("peer-left", "channel-closed", "silence")
+    assert time.monotonic() - t0 < 20
+    assert rb.stats["frames_rendered"] > 0
+
+
+def test_bundled_frames_are_played_out_at_the_sender_rate(server) -> None:
+    pa, pb, ra, rb = asyncio.run(call(server.ws_url, "bundle1", {"sender": {"frames_per_message": 2}}, {}, 4.0))
+    sa, sb = ra.stats, rb.stats
+    messages = sa["driving_messages_sent"]
+    assert sa["frames_encoded"] == 2 * messages
+    assert 8 * sa["driving_bytes_sent"] == sa["codec_bits"] + 8 * (2 + 2) * messages  # bundle framing
+    assert sb["packets_decoded"] == sa["frames_encoded"]
+    assert sb["frames_rendered"] >= 0.8 * sa["frames_encoded"] - FPS and sb["frames_skipped"] <= 2
