@@ -37,10 +37,8 @@ class TrackedClip:
 def track_clip(path: Path, fps: Optional[float] = None, max_frames: Optional[int] = None, keep_images: bool = True) -> TrackedClip:
     """Track a video (at `fps` if given). Raises sender's VideoError / NoFaceError on bad input."""
     from sender.tracker import track_video
-    from sender.video import open_video
 
-    src_fps = open_video(path).fps if fps is None else fps
-    clip = TrackedClip(Path(path), float(src_fps))
+    clip = TrackedClip(Path(path), float(fps if fps is not None else source_fps(path)))
     for tf in track_video(path, fps=fps, max_frames=max_frames):
         if keep_images:
             clip.images.append(tf.image)
@@ -50,6 +48,14 @@ def track_clip(path: Path, fps: Optional[float] = None, max_frames: Optional[int
         clip.found.append(bool(tf.face_found))
         clip.track_ms.append(float(tf.track_ms))
     return clip
+
+
+def source_fps(path: Path) -> float:
+    """The frame rate of a video file (raises sender's VideoError on a bad file)."""
+    from sender.video import open_video
+
+    with open_video(path) as video:
+        return float(video.info.source_fps)
 
 
 def clip_views(clip: TrackedClip, n: int = 3, method: str = "extremes") -> list[int]:

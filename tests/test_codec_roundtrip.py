@@ -99,7 +99,7 @@ def test_hysteresis_reduces_bits_and_bounds_error() -> None:
         out[h] = (np.mean(bits), max(err))
     assert out[0.75][0] <= out[0.0][0]
     step = 2.0 / 255
-    assert out[0.75][1] <= 0.75 * step + (2.0 / 4095) + 1e-6
+    assert out[0.75][1] <= 0.75 * step + (2.0 / 1023) + 1e-6
 
 
 def test_record_validation_names_the_field() -> None:
