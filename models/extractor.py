@@ -1,0 +1,55 @@
+"""Sender side: the driving-frame networks (keypoint detector + expression head) on one crop.
+
+`DrivingExtractor(...).extract(crop)` -> `DrivingCode(unsup [K, 2], jac [K, 2, 2] | None,
+expr [M] | None)`, numpy float32, exactly the fields the model's `driving_fields` declare
+(supervised landmarks come from the tracker, not from here).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from models.frames import image_to_tensor
+from models.generator import DrivingFields, FrontalModel
+from models.optimize import prepare_for_inference
+from models.registry import DEFAULT_MODEL, load_model
+
+
+class DrivingCode(NamedTuple):
+    """Per-frame detector outputs: `unsup [K, 2]`, `jac [K, 2, 2] | None`, `expr [M] | None`."""
+
+    unsup: np.ndarray
+    jac: np.ndarray | None
+    expr: np.ndarray | None
+
+
+class DrivingExtractor:
+    """Runs the keypoint + expression networks of a model on driving crops (batch 1, inference mode)."""
+
+    def __init__(self, model: str | FrontalModel | None = DEFAULT_MODEL, device: torch.device | str = "cpu",
+                 optimize: bool = True) -> None:
+        if model is None or isinstance(model, str):
+            loaded = load_model(model or DEFAULT_MODEL, device=device)
+            net, self.model_name, self.trained = loaded.model, loaded.name, loaded.trained
+        else:
+            net, self.model_name, self.trained = model, "custom", True
+        self.device = torch.device(device)
+        self._net = prepare_for_inference(net) if optimize else net.eval()
+        self._net.to(self.device)
+
+    @property
+    def driving_fields(self) -> DrivingFields:
+        return self._net.cfg.driving_fields
+
+    def extract(self, image: np.ndarray) -> DrivingCode:
+        """`image uint8 [256, 256, 3]` RGB crop -> `DrivingCode` (numpy float32)."""
+        x = image_to_tensor(image, "driving image", self.device)
+        with torch.inference_mode():
+            unsup, jac, expr = self._net.extract(x)
+        return DrivingCode(
+            unsup[0].cpu().numpy(),
+            None if jac is None else jac[0].cpu().numpy(),
+            None if expr is None else expr[0].cpu().numpy(),
+        )

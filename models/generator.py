@@ -1,0 +1,272 @@
+"""The full model: keypoint detector, expression head, encoder, source fusion, dense motion, decoder.
+
+One `FrontalModel` built from one `ModelConfig`; the fusion mode selects the method:
+
+- "frontalizer": the paper's model. Sources fused once into an embedding in the learned pose p_r;
+  per frame: dense motion p_r -> driving, warp, decoder.
+- "single": First Order Model, one source (the first).
+- "nearest": "FOM mult": per frame, the source whose keypoints are nearest the driving ones.
+- "maxpool": per frame, every source warped to the driving pose, shared residual blocks, max over
+  sources (Volokitin et al.).
+
+Keypoints are concatenated as `[sup (n_sup), unsup (n_unsup)]` -> `[B, P, 2]`, P = n_sup + n_unsup.
+The receiver splits the work in two: `prepare_sources` (once per source set, off the per-frame
+path) and `render` (per driving record). `forward` chains both for training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from models.aggregation import MaxPoolAggregator, MaxPoolConfig
+from models.decoder import Decoder, DecoderConfig
+from models.dense_motion import DenseMotion, DenseMotionConfig
+from models.encoder import Encoder, EncoderConfig
+from models.expression import ExpressionConfig, ExpressionHead
+from models.frontalizer import Frontalizer, FrontalizerConfig, FrontalizerOutput
+from models.geometry import warp
+from models.keypoints import KeypointDetector, KeypointDetectorConfig
+
+FUSIONS = ("frontalizer", "single", "nearest", "maxpool")
+
+
+@dataclass(frozen=True)
+class DrivingFields:
+    """What one driving record carries for this model; the codec transmits exactly these.
+
+    `n_sup` supervised landmarks `[n_sup, 2]`, `n_unsup` detector keypoints `[n_unsup, 2]`,
+    Jacobians `[n_unsup, 2, 2]` when `jacobians`, an expression code `[n_expr]` in [0, 1].
+    """
+
+    n_sup: int = 33
+    n_unsup: int = 10
+    jacobians: bool = False
+    n_expr: int = 16
+
+    @property
+    def num_kp(self) -> int:
+        return self.n_sup + self.n_unsup
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a `FrontalModel`; serialised as JSON in checkpoints."""
+
+    form: str  # "mobile" | "dense"
+    fusion: str  # one of FUSIONS
+    driving_fields: DrivingFields
+    keypoint: KeypointDetectorConfig
+    encoder: EncoderConfig
+    dense_motion: DenseMotionConfig
+    decoder: DecoderConfig
+    expression: ExpressionConfig | None = None
+    frontalizer: FrontalizerConfig | None = None
+    aggregator: MaxPoolConfig | None = None
+    max_sources: int | None = None  # None: unbounded
+    image_size: int = 256
+    notes: str = field(default="", compare=False)
+
+
+class SourceSet(NamedTuple):
+    """Per-source tensors. `features [B, N, C, H, W]`, `kp [B, N, P, 2]`, `jac [B, N, K, 2, 2] | None`."""
+
+    features: torch.Tensor
+    kp: torch.Tensor
+    jac: torch.Tensor | None
+
+
+class Prepared(NamedTuple):
+    """What the per-frame path needs. Frontalizer: `embedding [B, C, H, W]` in pose `kp [B, P, 2]`
+    (p_r); other fusions keep the `sources` (a `SourceSet`) and `embedding` is None."""
+
+    embedding: torch.Tensor | None
+    kp: torch.Tensor | None
+    sources: SourceSet
+    fusion: FrontalizerOutput | None
+
+
+class RenderOutput(NamedTuple):
+    """`image [B, 3, 256, 256]` in (0, 1); `flow [B, S, S, 2]`; `occlusion [B, 1, S, S]` in (0, 1);
+    `deformed [B, C, H, W]` (the decoder input); `source_index [B] | None` ("nearest" only).
+    For "maxpool" flow and occlusion are those of source 0."""
+
+    image: torch.Tensor
+    flow: torch.Tensor
+    occlusion: torch.Tensor
+    deformed: torch.Tensor
+    source_index: torch.Tensor | None
+
+
+class GeneratorOutput(NamedTuple):
+    """Training output: the rendered frame plus the intermediate maps a trainer may supervise."""
+
+    image: torch.Tensor
+    render: RenderOutput
+    prepared: Prepared
+
+
+class FrontalModel(nn.Module):
+    """All networks of one method. See the module docstring for the data flow."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        validate_config(cfg)
+        self.cfg = cfg
+        self.keypoint_detector = KeypointDetector(cfg.keypoint)
+        self.expression = ExpressionHead(cfg.expression) if cfg.expression else None
+        self.encoder = Encoder(cfg.encoder)
+        self.frontalizer = Frontalizer(cfg.frontalizer) if cfg.frontalizer else None
+        self.dense_motion = DenseMotion(cfg.dense_motion)
+        self.aggregator = MaxPoolAggregator(cfg.aggregator) if cfg.aggregator else None
+        self.decoder = Decoder(cfg.decoder)
+        #: layout of the decoder input; `optimize.prepare_for_inference` sets channels-last
+        self.memory_format = torch.contiguous_format
+
+    @property
+    def driving_fields(self) -> DrivingFields:
+        return self.cfg.driving_fields
+
+    # -- sender side / source side -------------------------------------------------------------
+    def extract(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Driving-side networks. `image [B, 3, 256, 256]` in [0, 1] -> (unsup `[B, K, 2]`,
+        jac `[B, K, 2, 2] | None`, expr `[B, M] | None`), each None when the model does not use it."""
+        out = self.keypoint_detector(image)
+        expr = self.expression(out.centre) if self.expression is not None else None
+        return out.kp, (out.jacobian if self.cfg.driving_fields.jacobians else None), expr
+
+    def join_keypoints(self, sup: torch.Tensor | None, unsup: torch.Tensor | None) -> torch.Tensor:
+        """Concatenate `[..., n_sup, 2]` and `[..., n_unsup, 2]` -> `[..., P, 2]` (either may be unused)."""
+        f = self.cfg.driving_fields
+        parts = [t for t, n in ((sup, f.n_sup), (unsup, f.n_unsup)) if n]
+        if any(t is None for t in parts):
+            raise ValueError(f"this model needs {f.n_sup} sup and {f.n_unsup} unsup keypoints")
+        return torch.cat(parts, dim=-2) if len(parts) > 1 else parts[0]
+
+    def encode_sources(self, images: torch.Tensor, sup: torch.Tensor | None = None) -> SourceSet:
+        """`images [B, N, 3, 256, 256]` in [0, 1], `sup [B, N, n_sup, 2] | None` -> `SourceSet`."""
+        b, n = images.shape[:2]
+        flat = images.flatten(0, 1)
+        features = self.encoder(flat)
+        det = self.keypoint_detector(flat)
+        unsup = det.kp.view(b, n, -1, 2)
+        kp = self.join_keypoints(sup, unsup)
+        jac = det.jacobian.view(b, n, -1, 2, 2) if self.cfg.driving_fields.jacobians else None
+        return SourceSet(features.view(b, n, *features.shape[1:]), kp, jac)
+
+    def prepare_sources(self, sources: SourceSet) -> Prepared:
+        """Once per source set. Frontalizer: fuse into the p_r embedding; "single": keep source 0."""
+        if self.frontalizer is not None:
+            fused = self.frontalizer(sources.features, sources.kp)
+            kp = self.frontalizer.reference.unsqueeze(0).expand(sources.kp.shape[0], -1, -1)
+            return Prepared(fused.embedding, kp, sources, fused)
+        if self.cfg.fusion == "single":
+            first = SourceSet(sources.features[:, :1], sources.kp[:, :1],
+                              None if sources.jac is None else sources.jac[:, :1])
+            return Prepared(None, None, first, None)
+        return Prepared(None, None, sources, None)
+
+    # -- per frame ------------------------------------------------------------------------------
+    def render(self, prepared: Prepared, kp: torch.Tensor, jac: torch.Tensor | None = None,
+               expr: torch.Tensor | None = None) -> RenderOutput:
+        """One frame per driving record. `kp [B, P, 2]`, `jac [B, K, 2, 2] | None`, `expr [B, M] | None`."""
+        jac_to = self._full_jacobian(jac)
+        if prepared.embedding is not None:  # frontalizer: p_r -> driving
+            motion = self.dense_motion(prepared.kp, kp)
+            return self._decode(prepared.embedding, motion, expr, None)
+        src = prepared.sources
+        if self.cfg.fusion in ("single", "nearest"):
+            idx = self._nearest(src.kp, kp)
+            ar = torch.arange(kp.shape[0], device=kp.device)
+            feat, skp = src.features[ar, idx], src.kp[ar, idx]
+            sjac = self._full_jacobian(src.jac[ar, idx]) if src.jac is not None else None
+            motion = self.dense_motion(skp, kp, sjac, jac_to)
+            return self._decode(feat, motion, expr, idx if self.cfg.fusion == "nearest" else None)
+        # maxpool: every source to the driving pose, then max over sources
+        b, n = src.kp.shape[:2]
+        rep = lambda t: t.unsqueeze(1).expand(b, n, *t.shape[1:]).flatten(0, 1)  # noqa: E731
+        sjac = self._full_jacobian(src.jac.flatten(0, 1)) if src.jac is not None else None
+        motion = self.dense_motion(src.kp.flatten(0, 1), rep(kp), sjac,
+                                   rep(jac_to) if jac_to is not None else None)
+        warped = warp(src.features.flatten(0, 1), motion.flow) * self._occlusion(motion, src.features.shape[-1])
+        if self.aggregator is None:
+            raise RuntimeError("maxpool fusion needs an aggregator (config.aggregator)")
+        warped = warped.contiguous(memory_format=self.memory_format)
+        fused = self.aggregator(warped.unflatten(0, (b, n)))
+        image = self.decoder(fused, expr)
+        first = lambda t: t.view(b, n, *t.shape[1:])[:, 0]  # noqa: E731
+        return RenderOutput(image, first(motion.flow), first(torch.sigmoid(motion.confidence)), fused, None)
+
+    def forward(self, sources: torch.Tensor, source_sup: torch.Tensor | None,
+                driving_kp: torch.Tensor, driving_jac: torch.Tensor | None = None,
+                expr: torch.Tensor | None = None) -> GeneratorOutput:
+        """Training path. `sources [B, N, 3, 256, 256]`, `source_sup [B, N, n_sup, 2] | None`,
+        `driving_kp [B, P, 2]` (sup + unsup), `driving_jac [B, K, 2, 2] | None`, `expr [B, M] | None`."""
+        prepared = self.prepare_sources(self.encode_sources(sources, source_sup))
+        out = self.render(prepared, driving_kp, driving_jac, expr)
+        return GeneratorOutput(out.image, out, prepared)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _full_jacobian(self, jac: torch.Tensor | None) -> torch.Tensor | None:
+        """Pad `[B, K, 2, 2]` unsup Jacobians with identities for the sup points -> `[B, P, 2, 2]`."""
+        f = self.cfg.driving_fields
+        if jac is None or not f.jacobians:
+            return None
+        if not f.n_sup:
+            return jac
+        eye = torch.eye(2, dtype=jac.dtype, device=jac.device).expand(jac.shape[0], f.n_sup, 2, 2)
+        return torch.cat([eye, jac], dim=1)
+
+    def _nearest(self, source_kp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
+        """Index `[B]` of the source to use: 0 for "single", the nearest keypoints for "nearest"."""
+        if self.cfg.fusion == "single" or source_kp.shape[1] == 1:
+            return torch.zeros(kp.shape[0], dtype=torch.long, device=kp.device)
+        dist = (source_kp - kp.unsqueeze(1)).norm(dim=-1).mean(dim=-1)  # [B, N]
+        return dist.argmin(dim=1)
+
+    @staticmethod
+    def _occlusion(motion: tuple, size: int) -> torch.Tensor:
+        occ = torch.sigmoid(motion.confidence)
+        if occ.shape[-1] != size:
+            occ = nn.functional.interpolate(occ, size=(size, size), mode="bilinear", align_corners=False)
+        return occ
+
+    def _decode(self, features: torch.Tensor, motion: tuple, expr: torch.Tensor | None,
+                idx: torch.Tensor | None) -> RenderOutput:
+        occ = self._occlusion(motion, features.shape[-1])
+        deformed = (warp(features, motion.flow) * occ).contiguous(memory_format=self.memory_format)
+        image = self.decoder(deformed, expr)
+        return RenderOutput(image, motion.flow, torch.sigmoid(motion.confidence), deformed, idx)
+
+
+def validate_config(cfg: ModelConfig) -> None:
+    """Raise `ValueError` naming the first inconsistent field of a `ModelConfig`."""
+    f = cfg.driving_fields
+    if cfg.fusion not in FUSIONS:
+        raise ValueError(f"fusion: expected one of {FUSIONS}, found {cfg.fusion!r}")
+    checks = [
+        ("keypoint.num_kp", cfg.keypoint.num_kp, f.n_unsup if f.n_unsup else cfg.keypoint.num_kp),
+        ("keypoint.jacobians", cfg.keypoint.jacobians, f.jacobians or cfg.keypoint.jacobians),
+        ("dense_motion.num_kp", cfg.dense_motion.num_kp, f.num_kp),
+        ("decoder.num_expr", cfg.decoder.num_expr, f.n_expr),
+        ("decoder.in_channels", cfg.decoder.in_channels, cfg.encoder.out_channels),
+        ("decoder.in_size", cfg.decoder.in_size, cfg.encoder.out_size),
+        ("expression", cfg.expression is not None, f.n_expr > 0),
+        ("frontalizer", cfg.frontalizer is not None, cfg.fusion == "frontalizer"),
+        ("aggregator", cfg.aggregator is not None, cfg.fusion == "maxpool"),
+    ]
+    if cfg.expression is not None:
+        checks += [("expression.num_expr", cfg.expression.num_expr, f.n_expr),
+                   ("expression.in_features", cfg.expression.in_features, cfg.keypoint.centre_features)]
+    if cfg.frontalizer is not None:
+        checks += [("frontalizer.n_sup", cfg.frontalizer.n_sup, f.n_sup),
+                   ("frontalizer.n_unsup", cfg.frontalizer.n_unsup, f.n_unsup)]
+    if f.jacobians and not f.n_unsup:
+        checks.append(("driving_fields.jacobians", True, False))
+    if f.n_unsup == 0 and f.n_expr > 0:
+        checks.append(("driving_fields.n_expr", f.n_expr, 0))  # the expression head needs the detector
+    for name, found, expected in checks:
+        if found != expected:
+            raise ValueError(f"ModelConfig.{name}: expected {expected!r}, found {found!r}")
