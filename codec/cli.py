@@ -21,7 +21,7 @@ from codec.stream import MissingReference, StreamDecoder, StreamEncoder
 from codec.tables import load_tables
 
 VIEW_FORMAT = "webp"
-VIEW_QUALITY = 90
+VIEW_QUALITY = 80  # the call's default too (frontal/call/sender_side.py); see `frontal bench-views`
 
 
 class CliError(Exception):
@@ -54,21 +54,28 @@ def decode_image(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
-def encode_file(video: Path, out: Path, fps: float, mode: str, n_views: int, model: str | None, max_frames: int | None = None) -> dict[str, Any]:
+def encode_file(video: Path, out: Path, fps: float, mode: str, n_views: int, model: str, max_frames: int | None = None) -> dict[str, Any]:
+    """Track, choose views, code; `model` is a registry name (its driving fields are coded) or "landmarks"."""
+    from codec.loopback import model_fields
     from frontal.pipeline import clip_views, records, track_clip
 
-    fields = FieldSet(n_sup=33)
+    fields = FieldSet(n_sup=33) if model == "landmarks" else model_fields(model)
     tables = load_tables()
     clip = track_clip(video, fps=fps, max_frames=max_frames)
     if not any(clip.found):
         raise CodecError(f"{video}: no face found in any frame")
+    extractor = None
+    if fields.n_unsup or fields.n_expr:
+        from models.extractor import DrivingExtractor
+
+        extractor = DrivingExtractor(model)
     views = []
     for k, i in enumerate(clip_views(clip, n=n_views)):
         views.append(SourceView(encode_image(clip.images[i]), VIEW_FORMAT, k, i, clip.yaw[i], clip.sup[i]))
     enc = StreamEncoder(fields, tables, mode=mode, fps=clip.fps)
-    packets = [enc.encode(r, timestamp_ms=int(i * 1000 / clip.fps)).packet for i, r in enumerate(records(clip, fields))]
+    packets = [enc.encode(r, timestamp_ms=int(i * 1000 / clip.fps)).packet for i, r in enumerate(records(clip, fields, extractor))]
     header = {
-        "model": model or "landmarks",
+        "model": model,
         "fields": fields.to_dict(),
         "fps": clip.fps,
         "mode": mode,
@@ -137,7 +144,9 @@ def _render(rec: Recording, recs: list[Any]) -> list[np.ndarray]:
     except ImportError:
         raise CliError("the renderer is not available in this build: use --landmarks") from None
     model = rec.header.get("model")
-    renderer = Renderer(model if model and model != "landmarks" else None)
+    if not model or model == "landmarks":
+        raise CliError("this recording carries landmarks only (encoded with --model landmarks): decode it with --landmarks")
+    renderer = Renderer(model)
     for v in rec.views:
         renderer.add_source(decode_image(v.image_bytes), v.sup)
     if renderer.num_sources == 0:
@@ -171,6 +180,15 @@ def info(src: Path) -> dict[str, Any]:
     }
 
 
+def _model_name(name: str | None) -> str:
+    from models.registry import DEFAULT_MODEL, model_names
+
+    name = name or DEFAULT_MODEL
+    if name != "landmarks" and name not in model_names():
+        raise CliError(f"unknown model '{name}' (choose from landmarks, {', '.join(model_names())})")
+    return name
+
+
 def _parser(cmd: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=f"frontal {cmd}")
     if cmd == "encode":
@@ -179,7 +197,7 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
         ap.add_argument("--fps", type=float, default=15.0, help="frame rate to code at (default 15)")
         ap.add_argument("--mode", choices=("paper", "predictive"), default="predictive")
         ap.add_argument("--views", type=int, default=3, help="source views to store (1-5, default 3)")
-        ap.add_argument("--model", default=None, help="model the file is meant for (default: landmarks only)")
+        ap.add_argument("--model", default=None, help="model to code for: a registry name (default: the registry's default) or 'landmarks' (sup only)")
         ap.add_argument("--max-frames", type=int, default=None, help="encode at most this many frames")
         ap.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
     elif cmd == "decode":
@@ -202,6 +220,7 @@ def _run(cmd: str, argv: Sequence[str]) -> int:
             if not args.video.is_file():
                 raise CliError(f"no such file: {args.video}")
             _check_output(args.out, args.force)
+            args.model = _model_name(args.model)
             r = encode_file(args.video, args.out, args.fps, args.mode, args.views, args.model, args.max_frames)
             print(f"wrote {args.out}: {r['frames']} frames, {r['views']} views, {r['bytes']} bytes "
                   f"(packets {r['packet_bytes']} B = {8 * r['packet_bytes'] / max(1, r['frames']):.1f} bits/frame, views {r['view_bytes']} B)")

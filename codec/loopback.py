@@ -106,13 +106,14 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
     )
 
 
-def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float) -> dict[str, Any]:
+def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float, render_model: Optional[str] = None, out_dir: Path = Path("reports")) -> dict[str, Any]:
     from frontal.pipeline import records as make_records
     from frontal.pipeline import source_fps, track_clip
 
     src_fps = source_fps(path)
     track_fps = min(src_fps, 30.0)
-    clip = track_clip(path, fps=track_fps if src_fps > 30.5 else None, max_frames=max_frames, keep_images=bool(fields.n_unsup or fields.n_expr))
+    needs_model = bool(fields.n_unsup or fields.n_expr or render_model)
+    clip = track_clip(path, fps=track_fps if src_fps > 30.5 else None, max_frames=max_frames, keep_images=needs_model)
     if not any(clip.found):
         raise CodecError(f"{path}: no face found in any frame")
     out: dict[str, Any] = {
@@ -129,12 +130,57 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
     variants.append((clip.fps / step15, clip.subsample(step15) if step15 > 1 else clip))
     if clip.fps >= 29.0:
         variants.append((clip.fps, clip))
+    extractor = None
+    if fields.n_unsup or fields.n_expr:
+        from models.extractor import DrivingExtractor
+
+        extractor = DrivingExtractor(render_model)
     for fps, c in variants:
-        recs = make_records(c, fields)
+        t0 = time.perf_counter()
+        recs = make_records(c, fields, extractor)
+        if extractor is not None:
+            out.setdefault("extractor_ms_per_frame", {})[f"{int(round(fps))}fps"] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
         truth = np.stack(c.sup)
         key = f"{int(round(fps))}fps"
         out["coding"][key] = {m: asdict(code_sequence(recs, truth, fields, tables, m, fps, hysteresis)) for m in modes}
+        if render_model and key == "15fps":
+            out["render"] = render_clip(c, recs, fields, tables, modes[-1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4")
     return out
+
+
+def render_clip(clip: Any, recs: list, fields: FieldSet, tables: Tables, mode: str, fps: float, model: str, video_out: Path) -> dict[str, Any]:
+    """Decode the coded stream, render it from the clip's own source views, write input | render."""
+    from frontal.eval.fidelity import psnr, ssim
+    from frontal.pipeline import clip_views
+    from frontal.videoout import write_mp4
+    from receiver.renderer import Renderer
+
+    renderer = Renderer(model)
+    views = clip_views(clip, n=3)
+    for i in views:
+        renderer.add_source(clip.images[i], clip.sup[i])
+    enc = StreamEncoder(fields, tables, mode=mode, fps=fps)
+    dec = StreamDecoder(fields, tables)
+    frames, times = [], []
+    for i, rec in enumerate(recs):
+        r = dec.decode(enc.encode(rec, timestamp_ms=int(i * 1000 / fps)).packet).record
+        t0 = time.perf_counter()
+        frames.append(renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr))
+        times.append((time.perf_counter() - t0) * 1000)
+    ref = np.stack(clip.images)
+    out = np.stack(frames)
+    write_mp4(video_out, (np.concatenate([a, b], axis=1) for a, b in zip(ref, out)), fps)
+    ms = float(np.mean(times))
+    return {
+        "model": model,
+        "trained": bool(renderer.trained),
+        "views": [int(v) for v in views],
+        "render_ms_per_frame": ms,
+        "render_fps": 1000.0 / ms if ms > 0 else None,
+        "psnr": float(np.mean(psnr(ref, out))),
+        "ssim": float(np.mean(ssim(ref, out))),
+        "side_by_side": str(video_out),
+    }
 
 
 def aggregate(clips: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
@@ -190,19 +236,28 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip")
     ap.add_argument("--hysteresis", type=float, default=0.0, help="encoder-side hysteresis in quantization steps (0 = plain rounding)")
     ap.add_argument("--tables", type=Path, default=None, help="tables file (default: the shipped one)")
+    ap.add_argument("--render", action="store_true", help="also render the decoded stream with the model and write a side-by-side video")
+    ap.add_argument("--model", default=None, help="model to render with (default: the registry's default)")
+    ap.add_argument("--out", type=Path, default=Path("reports"), help="folder for side-by-side videos (default reports/)")
     ap.add_argument("--json", type=Path, default=None, help="write the full report as JSON here")
     ap.add_argument("-q", "--quiet", action="store_true")
     return ap
 
 
-def default_fields() -> FieldSet:
-    """What the default model declares; sup only until a trained model ships."""
-    try:
-        from models.registry import default_model_fields
+def model_fields(name: str) -> FieldSet:
+    """The driving fields a registered model declares."""
+    from dataclasses import asdict as _asdict
 
-        return default_model_fields()
-    except Exception:  # noqa: BLE001 - no trained default model: the tracker's landmarks only
-        return FieldSet(n_sup=33)
+    from models.registry import get_config
+
+    return FieldSet(**_asdict(get_config(name).driving_fields))
+
+
+def default_fields(model: str) -> FieldSet:
+    """What the default model declares once it is trained; the tracker's landmarks only until then."""
+    from models.registry import has_weights
+
+    return model_fields(model) if has_weights(model) else FieldSet(n_sup=33)
 
 
 def dataset_videos(folder: Path, split: str) -> list[Path]:
@@ -218,10 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        fields = FieldSet.parse(args.fields) if args.fields else FieldSet(n_sup=33)
-        if fields.n_unsup or fields.n_expr:
-            raise ValueError(f"fields {fields.name}: unsup/jac/expr need a trained model's extractor (not available yet)")
+        from models.registry import DEFAULT_MODEL, model_names
+
+        model = args.model or DEFAULT_MODEL
+        if model not in model_names():
+            raise ValueError(f"unknown model '{model}' (choose from {', '.join(model_names())})")
+        if args.fields:
+            fields = FieldSet.parse(args.fields)
+        else:
+            fields = model_fields(model) if args.render else default_fields(model)
         tables = load_tables(args.tables)
+        if args.render and not args.out.is_dir():
+            args.out.mkdir(parents=True, exist_ok=True)
         from frontal.paths import default_video
 
         videos = list(args.videos) + dataset_videos(args.dataset, args.split) if args.dataset else list(args.videos)
@@ -235,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.quiet and len(videos) > 1:
                 print(f"[{k + 1}/{len(videos)}] {v}", file=sys.stderr)
             try:
-                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis))
+                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis, model if args.render else None, args.out))
             except (CodecError, ValueError) as exc:
                 if len(videos) == 1:
                     raise
@@ -268,6 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "failed": failed,
     }
     print(_fmt_table(summary, tracking))
+    for c in clips:
+        if "render" in c:
+            r = c["render"]
+            print(f"render ({r['model']}{'' if r['trained'] else ', UNTRAINED'}): {r['render_ms_per_frame']:.1f} ms/frame "
+                  f"({r['render_fps']:.1f} FPS), PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f} -> {r['side_by_side']}")
     if args.json:
         _write_json(args.json, doc)
         if not args.quiet:

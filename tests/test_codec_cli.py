@@ -42,11 +42,34 @@ def test_loopback_json(tmp_path: Path) -> None:
         assert "sup" in m["group_bits_per_frame"]
 
 
+def test_loopback_render_writes_side_by_side(tmp_path: Path) -> None:
+    out = tmp_path / "lb.json"
+    assert loopback_main(["--max-frames", "12", "--render", "--out", str(tmp_path), "--mode", "predictive", "--json", str(out), "-q"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["fields"] == "sup33+unsup10+expr16"  # what the default model declares
+    r = doc["clips"][0]["render"]
+    assert r["render_ms_per_frame"] > 0 and 0 <= r["ssim"] <= 1
+    with av.open(r["side_by_side"]) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == doc["frames"] and frames[0].shape == (256, 512, 3)
+
+
+def test_encode_decode_render(tmp_path: Path) -> None:
+    from frontal.paths import default_video
+
+    f = tmp_path / "clip.frontal"
+    assert codec_cli.command_encode([str(default_video()), str(f), "--max-frames", "10", "--views", "2"]) == 0
+    mp4 = tmp_path / "render.mp4"
+    assert codec_cli.command_decode([str(f), str(mp4)]) == 0
+    with av.open(str(mp4)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 10
+
+
 def test_encode_info_decode_landmarks(tmp_path: Path) -> None:
     from frontal.paths import default_video
 
     f = tmp_path / "clip.frontal"
-    assert codec_cli.command_encode([str(default_video()), str(f), "--max-frames", "30"]) == 0
+    assert codec_cli.command_encode([str(default_video()), str(f), "--max-frames", "30", "--model", "landmarks"]) == 0
     assert f.stat().st_size > 0
     assert codec_cli.command_info([str(f)]) == 0
     mp4 = tmp_path / "out.mp4"
@@ -58,6 +81,9 @@ def test_encode_info_decode_landmarks(tmp_path: Path) -> None:
     before = mp4.read_bytes()
     assert codec_cli.command_decode([str(f), str(mp4), "--landmarks"]) == 1
     assert mp4.read_bytes() == before
+    # a landmarks-only recording cannot be rendered: one clear error, no output
+    assert codec_cli.command_decode([str(f), str(tmp_path / "r.mp4")]) == 1
+    assert not (tmp_path / "r.mp4").exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, not a video\n", bytes(range(256)) * 40])
