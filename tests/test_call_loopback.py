@@ -68,6 +68,11 @@ def test_call_renders_at_sender_rate_and_payload_equals_codec_bits(server) -> No
     assert sb["frames_rendered"] >= 0.7 * sa["frames_encoded"] - FPS
     assert sb["latency_ms_p50"] < 1000
     assert sa["wire_kbps"] > sa["payload_kbps"] > 0
+    layers = [v for k, v in sa.items() if k.startswith("wire_") and k.endswith("_kbps") and k != "wire_kbps"]
+    assert abs(sum(layers) - sa["wire_kbps"]) < 0.01 * sa["wire_kbps"]  # the breakdown adds up
+    assert sa["wire_stun_kbps"] > 0 and sa["wire_user_data_kbps"] >= sa["payload_kbps"]
+    # the receiver acknowledges about every second packet (delayed SACKs), not every one
+    assert 0 < sb["sctp_sacks_sent"] <= 0.6 * sb["sctp_packets_received_needing_sack"]
 
 
 def test_call_survives_loss_and_jitter_and_resyncs_within_an_intra_period(server) -> None:

@@ -23,7 +23,7 @@ from frontal.call.messages import (
 )
 from frontal.call.receiver_side import ReceiverSide
 from frontal.call.render import LandmarkFrameRenderer
-from frontal.call.sender_side import ViewPacer
+from frontal.call.sender_side import SenderConfig, SenderSide, ViewCandidate, ViewPacer
 from frontal.call.stats import CallStats, SeqCounter
 
 
@@ -71,6 +71,19 @@ def test_view_pacer_keeps_to_its_budget() -> None:
     assert pacer.take(0.5) == []
     assert len(pacer.take(1.0)) == 1
     assert len(pacer.take(3.0)) == 2
+
+
+def test_view_meta_carries_landmarks_compactly() -> None:
+    rng = np.random.default_rng(1)
+    sup = rng.uniform(-0.6, 0.6, (33, 2)).astype(np.float32)
+    sender = SenderSide(SenderConfig(), CallStats())
+    sender.views.sent.append((0.1, 0.0))
+    sender._queue_view(ViewCandidate(np.zeros((256, 256, 3), np.uint8), sup, 0.123456789, -0.01, 0.3))
+    text = sender.pacer.queue[0]
+    assert isinstance(text, str) and len(text) < 800  # float32 reprs: ~1 400
+    meta = parse_control(text)
+    assert isinstance(meta, ViewStart) and meta.sup is not None
+    assert np.abs(np.asarray(meta.sup) - sup).max() <= 0.5e-4 + 1e-7
 
 
 def test_seq_counter_counts_gaps_across_the_wrap() -> None:

@@ -26,6 +26,7 @@ from frontal.call.render import make_renderer
 from frontal.call.sender_side import SenderConfig
 from frontal.call.sources import VideoSource
 from frontal.call.stats import IP_UDP_HEADER_BYTES
+from frontal.call.transport import AIORTC_SACKS, SackPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default="webp")
     p.add_argument("--view-kbps", type=float, default=1.0)
     p.add_argument("--one-way", action="store_true", help="only the first peer sends")
+    p.add_argument("--sack", choices=("delayed", "aiortc"), default="delayed",
+                   help="SCTP acknowledgements: delayed and bundled (default) or aiortc's own, one per packet")
+    p.add_argument("--cipher", choices=("chacha20", "aiortc"), default="chacha20",
+                   help="DTLS cipher preference: ChaCha20-Poly1305 first (default) or aiortc's (AES-128-GCM)")
     p.add_argument("--video", type=Path, help="clip to play (default: the embedded talking head)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", type=Path, help="write the results here")
@@ -55,7 +60,9 @@ async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
                           view_kbps=args.view_kbps)
 
     def peer(token: str | None, send: bool) -> CallPeer:
-        cfg = PeerConfig(url, "bench", token, sender=sender, loopback_only=True, wait_peer_s=60)
+        policy = AIORTC_SACKS if args.sack == "aiortc" else SackPolicy()
+        cfg = PeerConfig(url, "bench", token, sender=sender, loopback_only=True, wait_peer_s=60, sack_policy=policy,
+                         chacha20=args.cipher == "chacha20")
         return CallPeer(cfg, VideoSource(video, args.fps) if send else None,
                         lambda: make_renderer(args.renderer, args.model))
 
@@ -86,11 +93,20 @@ async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
         "view_kbps": mean("view_kbps", senders),
         "wire_kbps": round(float(np.mean(wire)), 3),
         "wire_kbps_receiver_only": rb.stats["wire_kbps"] if args.one_way else None,
+        "wire_kbps_by_layer": {key[5:-5]: mean(key, [ra.stats] + ([] if args.one_way else [rb.stats]))
+                               for key in ra.stats if key.startswith("wire_") and key.endswith("_kbps")
+                               and key != "wire_kbps"},
+        "sacks_per_received_packet": [
+            round(r.stats["sctp_sacks_sent"] / max(1, r.stats["sctp_packets_received_needing_sack"]), 3)
+            for r in (ra, rb)],
+        "sack": args.sack,
+        "dtls_cipher": [a.dtls_cipher, b.dtls_cipher],
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
         "fps": mean("fps", receivers),
         "fps_rendered": mean("fps_rendered", receivers),
         "fps_sent": mean("fps_sent", senders),
+        "driving_messages_per_s": round(messages / len(senders) / args.duration, 2),
         "payload_bytes_per_message": round(sum(s["driving_bytes_sent"] for s in senders) / max(1, messages), 1),
         "ip_udp_bytes_per_packet": IP_UDP_HEADER_BYTES,
         "packets_lost": sum(r["packets_lost"] for r in receivers),

@@ -28,6 +28,7 @@ from frontal.call.peer import CallPeer, CallReport, loopback_ice
 from frontal.call.render import make_renderer
 from frontal.call.sinks import LatestFrame, Recorder, rendered_track
 from frontal.call.sources import TrackSource
+from frontal.call.transport import install
 from frontal.paths import REPO_ROOT
 from signaling.protocol import ROOM_ID_PATTERN, TOKEN_PATTERN
 
@@ -100,6 +101,8 @@ class BrowserSession:
             pc.addTrack(rendered_track(self.latest, args.fps))
 
         await pc.setRemoteDescription(RTCSessionDescription(request.sdp, "offer"))
+        if pc.sctp is not None:
+            install(pc)  # delayed and bundled SACKs towards Chromium's SCTP too (transport.py)
         if self.peer is None:
             return JSONResponse({"error": "the offer carries no video track"}, status_code=400)
         await pc.setLocalDescription(await pc.createAnswer())

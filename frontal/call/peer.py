@@ -46,6 +46,15 @@ from frontal.call.render import FrameRenderer
 from frontal.call.sender_side import SenderConfig, SenderSide
 from frontal.call.sources import FrameSource
 from frontal.call.stats import CallStats
+from frontal.call.transport import (
+    SackPolicy,
+    TransportCounters,
+    count_stun,
+    dtls_cipher,
+    dtls_counters,
+    install,
+    prefer_chacha20,
+)
 from signaling.client import SignalingClient, SignalingClosed
 from signaling.protocol import Answer, Candidate, Offer, PeerJoined, PeerLeft
 from signaling.protocol import Bye as SignalingBye
@@ -66,6 +75,8 @@ class PeerConfig:
     connect_timeout_s: float = 20.0
     silence_timeout_s: float = 5.0
     stats_interval_s: float = 1.0
+    sack_policy: SackPolicy = field(default_factory=SackPolicy)  # when our SCTP acknowledges (transport.py)
+    chacha20: bool = True  # DTLS prefers ChaCha20-Poly1305: 8 bytes less per packet than AES-GCM
 
 
 @dataclass
@@ -98,6 +109,8 @@ class CallPeer:
         self._control: RTCDataChannel | None = None
         self._views = ViewAssembler()
         self._last_driving = time.monotonic()
+        self.transport = TransportCounters()
+        self.dtls_cipher: str | None = None
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, duration_s: float | None = None) -> CallReport:
@@ -141,15 +154,20 @@ class CallPeer:
         self.joined.set()
         log.info("joined room %s as %s (%s)", info.room, info.peer_id, "offerer" if info.initiator else "answerer")
         pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=list(cfg.ice_servers)))
+        if cfg.chacha20:
+            prefer_chacha20(pc)
         self._driving = pc.createDataChannel(DRIVING_LABEL, ordered=False, maxRetransmits=0,
                                              negotiated=True, id=DRIVING_CHANNEL_ID)
         self._control = pc.createDataChannel(CONTROL_LABEL, negotiated=True, id=CONTROL_CHANNEL_ID)
+        install(pc, cfg.sack_policy, self.transport)
         self._wire(pc, self._driving, self._control)
         await asyncio.wait_for(self._negotiate(pc, info.initiator), cfg.wait_peer_s + cfg.connect_timeout_s)
         tasks = [asyncio.create_task(self._signaling_loop(), name="call-signaling")]
         try:
             await asyncio.wait_for(self._channels_open(), cfg.connect_timeout_s)
             self.connected.set()
+            self.dtls_cipher = dtls_cipher(pc)
+            log.info("connected (DTLS %s)", self.dtls_cipher)
             self.stats.start()
             epoch_ms = time.time() * 1000.0
             if self.sender is not None:
@@ -170,6 +188,7 @@ class CallPeer:
             while not isinstance(await self._client.receive(), PeerJoined):
                 pass
             await pc.setLocalDescription(await pc.createOffer())
+            count_stun(pc, self.transport)
             await self._client.send(Offer(sdp=pc.localDescription.sdp))
             while not isinstance(message := await self._client.receive(), Answer):
                 await self._candidate(message)
@@ -179,6 +198,7 @@ class CallPeer:
                 await self._candidate(message)
             await pc.setRemoteDescription(RTCSessionDescription(message.sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
+            count_stun(pc, self.transport)
             await self._client.send(Answer(sdp=pc.localDescription.sdp))
 
     async def _candidate(self, message: object) -> None:
@@ -307,9 +327,10 @@ class CallPeer:
                 self.on_stats(self.stats.snapshot())
 
     def _update_transport(self) -> None:
-        counts = transport_counters(self._pc)
+        counts = dtls_counters(self._pc)
         if counts is not None:
             self.stats.transport_bytes_sent, self.stats.transport_packets_sent = counts
+        self.stats.sctp = self.transport.as_dict()
 
     def _finish(self, reason: str) -> None:
         if self._end is not None and not self._end.is_set():
@@ -336,22 +357,6 @@ class CallPeer:
             if tracker is not None:
                 await asyncio.get_running_loop().run_in_executor(pool, tracker.close)
             pool.shutdown(wait=False)
-
-
-def transport_counters(pc: RTCPeerConnection | None) -> tuple[int, int] | None:
-    """(bytes, packets) the peer connection's DTLS transport has sent, from aiortc's
-    RTCTransportStats (`getStats()` only reports it with a media track, so we ask the transport)."""
-    sctp = pc.sctp if pc is not None else None
-    if sctp is None:
-        return None
-    try:
-        report = sctp.transport._get_stats()
-    except Exception:  # aiortc internals moved: report nothing rather than fail the call
-        return None
-    for stat in report.values():
-        if getattr(stat, "type", None) == "transport":
-            return int(stat.bytesSent), int(stat.packetsSent)
-    return None
 
 
 def _proxy_for(url: str) -> None | bool:

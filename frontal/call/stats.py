@@ -5,8 +5,12 @@ Rates are per second of call (from `start()`), in kbit/s (1 kbit = 1000 bits):
     payload_kbps   driving data-channel payload sent (the packets, or bundles, as handed to aiortc)
     view_kbps      source views sent (chunk bytes, chunk headers and the `view` JSON)
     wire_kbps      everything the peer connection sent: the DTLS transport's bytes (SCTP data, SACKs,
-                   heartbeats, handshake: aiortc's RTCTransportStats.bytesSent) plus 28 bytes of
-                   IPv4 + UDP header per packet; ICE's own STUN checks are not counted
+                   heartbeats, handshake: aiortc's RTCTransportStats.bytesSent), ICE's STUN messages
+                   (connectivity checks, consent freshness: counted by `transport.count_stun`) and
+                   28 bytes of IPv4 + UDP header per packet of either
+    wire_*_kbps    the same bytes by layer (`wire_breakdown`): message bytes in DATA chunks, DATA
+                   chunk headers and padding, SACK chunks, other SCTP chunks, SCTP common headers,
+                   DTLS (record headers, nonces and tags, handshake), IPv4 + UDP, STUN
     fps            frames shown per second (new poses plus held ones), `fps_rendered` new poses only
     latency_ms_*   capture (sender's clock) to rendered (receiver's clock), new poses only
 """
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 IP_UDP_HEADER_BYTES = 28
+SCTP_COMMON_HEADER_BYTES = 12
 
 
 @dataclass
@@ -37,6 +42,7 @@ class CallStats:
     transport_bytes_sent: int = 0
     transport_packets_sent: int = 0
     track_ms_total: float = 0.0
+    sctp: dict[str, int] = field(default_factory=dict)  # `TransportCounters.as_dict()`, SCTP and STUN
     # receiving side
     driving_messages_received: int = 0
     driving_bytes_received: int = 0
@@ -80,7 +86,8 @@ class CallStats:
         with self._lock:
             lat = np.asarray(self.latencies_ms, dtype=np.float64)
             shown = self.frames_rendered + self.frames_held
-            wire_bytes = self.transport_bytes_sent + IP_UDP_HEADER_BYTES * self.transport_packets_sent
+            layers = wire_breakdown(self.transport_bytes_sent, self.transport_packets_sent, self.sctp)
+            wire_bytes = sum(layers.values())
             out: dict[str, float | int] = {
                 "duration_s": round(t, 3),
                 "payload_kbps": _kbps(self.driving_bytes_sent, t),
@@ -99,6 +106,9 @@ class CallStats:
                 "payload_bits_per_frame": round(self.payload_bits / max(1, self.frames_encoded), 1),
                 "transport_bytes_per_packet": round(self.transport_bytes_sent / max(1, self.transport_packets_sent), 1),
             }
+            for layer, nbytes in layers.items():
+                out[f"wire_{layer}_kbps"] = _kbps(nbytes, t)
+            out.update(self.sctp)
             for name in ("frames_encoded", "frames_stale_dropped", "intra_frames", "driving_messages_sent",
                          "driving_bytes_sent", "codec_bits", "views_sent", "view_bytes_sent",
                          "transport_bytes_sent", "transport_packets_sent", "packets_received",
@@ -108,6 +118,25 @@ class CallStats:
                          "driving_bytes_received"):
                 out[name] = getattr(self, name)
         return out
+
+
+def wire_breakdown(dtls_bytes: int, dtls_packets: int, sctp: dict[str, int]) -> dict[str, int]:
+    """Bytes sent by layer; they sum to the wire bytes. Without SCTP counters (`sctp` empty) all of
+    the DTLS transport's bytes count as `dtls`."""
+    chunk_bytes = {k.removeprefix("sctp_chunk_bytes_"): v for k, v in sctp.items() if k.startswith("sctp_chunk_bytes_")}
+    data, sack = chunk_bytes.pop("data", 0), chunk_bytes.pop("sack", 0)
+    user = sctp.get("sctp_data_user_bytes", 0)
+    stun_bytes, stun_packets = sctp.get("stun_bytes_sent", 0), sctp.get("stun_sent", 0)
+    return {
+        "user_data": user,
+        "data_headers": data - user,
+        "sack": sack,
+        "sctp_other": sum(chunk_bytes.values()),
+        "sctp_common": SCTP_COMMON_HEADER_BYTES * sctp.get("sctp_packets_sent", 0),
+        "dtls": dtls_bytes - sctp.get("sctp_bytes_sent", 0),
+        "ip_udp": IP_UDP_HEADER_BYTES * (dtls_packets + stun_packets),
+        "stun": stun_bytes,
+    }
 
 
 def _kbps(nbytes: int, seconds: float) -> float:
