@@ -84,21 +84,8 @@ def intra_flags(n: int, period: int) -> np.ndarray:
     return (np.arange(n) % max(1, period)) == 0
 
 
-def _quantize_clip(sup: np.ndarray, quant: Quantizer) -> np.ndarray:
-    return np.stack([quant.quantize(DrivingRecord(sup=s)) for s in sup])
-
-
-def fit_doc(clips: Sequence[tuple[np.ndarray, float]], fields: FieldSet, intra_period_s: float = 1.0, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fit tables on clips of supervised landmarks: [(sup [T,n_sup,2], fps), ...]."""
-    if fields.n_unsup or fields.n_expr:
-        raise ValueError("fitting from tracked data covers the sup field set only")
-    quant = Quantizer(fields)
-    seqs = [_quantize_clip(sup, quant) for sup, _ in clips if len(sup) >= 3]
-    periods = [max(1, int(round(fps * intra_period_s))) for sup, fps in clips if len(sup) >= 3]
-    if not seqs:
-        raise CodecError("no clip with at least 3 frames to fit on")
-    n = quant.size
-    groups = fields.groups()
+def _fit_predictor(seqs: list[np.ndarray], periods: list[int], quant: Quantizer) -> dict[str, Any]:
+    """Layout, temporal weights and the sequential regression of one field set's residuals."""
     allq = np.concatenate(seqs).astype(np.float64)
     layout = np.rint(allq.mean(axis=0)).astype(np.int64)
     # Temporal predictor: alpha_i by least squares of (q_t - q_{t-1}) on (q_{t-1} - q_{t-2}).
@@ -117,42 +104,68 @@ def fit_doc(clips: Sequence[tuple[np.ndarray, float]], fields: FieldSet, intra_p
                 inter_r.append(s[t] - np.clip(s[t - 1] + ((alpha_q8 * (s[t - 1] - s[t - 2]) + 128) >> 8), 0, quant.maxima))
             else:
                 inter_r.append(s[t] - s[t - 1])
-    modes = {}
+    entry: dict[str, Any] = {"layout": layout.tolist(), "alpha_q8": alpha_q8.tolist()}
     for kind, rows in (("inter", inter_r), ("intra", intra_r)):
         r = np.asarray(rows, np.float64)
         coef_q12 = _regression_q12(r)
         e = r - ((coef_q12 @ r.T.astype(np.int64) + 2048) >> 12).T
         mad_q8 = np.maximum(16, np.rint(np.abs(e).mean(0) * 256)).astype(np.int64)
-        modes[kind] = {"coef_q12": coef_q12.reshape(-1).tolist(), "mad_q8": mad_q8.tolist()}
+        entry[kind] = {"coef_q12": coef_q12.reshape(-1).tolist(), "mad_q8": mad_q8.tolist()}
+    return entry
+
+
+FitData = list[tuple[list[DrivingRecord], float]]  # clips: (records, fps)
+
+
+def fit_doc(datasets: dict[FieldSet, FitData], intra_period_s: float = 1.0, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit tables for one or more field sets; the histograms are pooled over all of them."""
     doc = default_doc()
-    key = prefix_key(fields)
-    doc["fieldsets"][key] = {"layout": layout.tolist(), "alpha_q8": alpha_q8.tolist(), **modes}
+    prepared: list[tuple[FieldSet, Quantizer, list[np.ndarray], list[int]]] = []
+    frames = 0
+    for fields, clips in datasets.items():
+        quant = Quantizer(fields)
+        kept = [(recs, fps) for recs, fps in clips if len(recs) >= 3]
+        if not kept:
+            raise CodecError(f"no clip with at least 3 frames to fit {fields.name} on")
+        seqs = [np.stack([quant.quantize(r) for r in recs]) for recs, _ in kept]
+        periods = [max(1, int(round(fps * intra_period_s))) for _, fps in kept]
+        doc["fieldsets"][prefix_key(fields)] = _fit_predictor(seqs, periods, quant)
+        prepared.append((fields, quant, seqs, periods))
+        frames += sum(len(s) for s in seqs)
     # Histograms: run the actual coders over the data.
     tables = Tables(doc)
-    bucket_hist = np.zeros((N_BUCKETS, 2 * RADIUS + 2))
-    paper_hist = {g.name: {"inter": np.zeros(2 * RADIUS + 2), "intra": np.zeros(2 * RADIUS + 2)} for g in groups}
-    pred = FrameCoder(fields, tables, "predictive")
-    paper = FrameCoder(fields, tables, "paper")
-    for s, period in zip(seqs, periods):
-        flags = intra_flags(len(s), period)
-        st_pred, st_paper = CoderState(), CoderState()
-        for t in range(len(s)):
-            vals, _, a_norm, bucket = pred.analyze(s[t], st_pred, bool(flags[t]))
-            np.add.at(bucket_hist, (bucket, _symbol(vals)), 1)
-            pred._advance(st_pred, s[t], a_norm, bool(flags[t]))
-            vals, _, a_norm, _ = paper.analyze(s[t], st_paper, bool(flags[t]))
-            kind = "intra" if flags[t] else "inter"
-            for g in groups:
-                np.add.at(paper_hist[g.name][kind], _symbol(vals[quant.slices[g.name]]), 1)
-            paper._advance(st_paper, s[t], a_norm, bool(flags[t]))
+    alphabet = 2 * RADIUS + 2
+    bucket_hist = np.zeros((N_BUCKETS, alphabet))
+    paper_hist: dict[str, dict[str, np.ndarray]] = {}
+    for fields, quant, seqs, periods in prepared:
+        pred, paper = FrameCoder(fields, tables, "predictive"), FrameCoder(fields, tables, "paper")
+        for s, period in zip(seqs, periods):
+            flags = intra_flags(len(s), period)
+            st_pred, st_paper = CoderState(), CoderState()
+            for t in range(len(s)):
+                intra = bool(flags[t])
+                vals, _, a_norm, bucket = pred.analyze(s[t], st_pred, intra)
+                np.add.at(bucket_hist, (bucket, _symbol(vals)), 1)
+                pred._advance(st_pred, s[t], a_norm, intra)
+                vals, _, a_norm, _ = paper.analyze(s[t], st_paper, intra)
+                for g in fields.groups():
+                    h = paper_hist.setdefault(g.name, {"inter": np.zeros(alphabet), "intra": np.zeros(alphabet)})
+                    np.add.at(h["intra" if intra else "inter"], _symbol(vals[quant.slices[g.name]]), 1)
+                paper._advance(st_paper, s[t], a_norm, intra)
     ladder = doc["ladder_q8"]
     doc["bucket_freqs"] = [_smoothed(bucket_hist[i], ladder[i] / 256.0) for i in range(N_BUCKETS)]
-    for g in groups:
-        for kind in ("inter", "intra"):
-            h = paper_hist[g.name][kind]
+    for name, kinds in paper_hist.items():
+        for kind, h in kinds.items():
             mad = max(0.25, float((np.abs(np.arange(-RADIUS, RADIUS + 1)) * h[:-1]).sum() / max(h.sum(), 1)))
-            doc["paper"][g.name][kind] = [_smoothed(h, mad)]
-    doc["provenance"] = {"fitted": True, "frames": int(len(allq)), "clips": len(seqs), "intra_period_s": intra_period_s, **(provenance or {})}
+            doc["paper"][name][kind] = [_smoothed(h, mad)]
+    doc["provenance"] = {
+        "fitted": True,
+        "frames": frames,
+        "clips": max(len(seqs) for _, _, seqs, _ in prepared),
+        "fieldsets": [f.name for f in datasets],
+        "intra_period_s": intra_period_s,
+        **(provenance or {}),
+    }
     return doc
 
 
@@ -182,14 +195,17 @@ def _regression_q12(r: np.ndarray) -> np.ndarray:
 
 
 # ---- data loading ---------------------------------------------------------------------------------
-def load_prepared(folder: Path, split: str) -> tuple[list[tuple[np.ndarray, float]], list[str]]:
-    """Clips (sup, fps) of one split ("train" or "val", by identity) from a `frontal prepare` folder.
+def load_prepared(folder: Path, split: str, fields: FieldSet = FieldSet(n_sup=33), extractor: Any = None) -> tuple[FitData, list[str]]:
+    """Clips of one split ("train" or "val", by identity) from a `frontal prepare` folder, as records.
 
-    A clip is cut at frames without a face, so no residual spans a tracking gap.
+    A clip is cut at frames without a face, so no residual spans a tracking gap. Fields beyond the
+    tracker's landmarks (unsup, jac, expr) come from `extractor` (a model's DrivingExtractor) run on
+    the clip's cached face-tube crops.
     """
     from frontal.dataset import is_validation
 
-    clips, names = [], []
+    clips: FitData = []
+    names: list[str] = []
     for path in sorted(folder.glob("*.npz")):
         with np.load(path, allow_pickle=False) as z:
             label = str(z["identity_label"]) if "identity_label" in z else ""
@@ -198,10 +214,25 @@ def load_prepared(folder: Path, split: str) -> tuple[list[tuple[np.ndarray, floa
             sup = z["sup"].astype(np.float32)
             found = z["face_found"].astype(bool) if "face_found" in z else np.ones(len(sup), bool)
             fps = float(z["fps"]) if "fps" in z else 15.0
+            crops = None
+            if extractor is not None:
+                if "crops" not in z:
+                    raise CodecError(f"{path.name} has no face-tube crops (prepare it without --no-crops)")
+                crops = z["crops"]
         for run in _face_runs(found):
-            if len(run) >= 3:
-                clips.append((sup[run], fps))
-                names.append(path.stem)
+            if len(run) < 3:
+                continue
+            code = extractor.extract_batch(crops[run]) if crops is not None else None
+            recs = []
+            for k, t in enumerate(run):
+                rec = DrivingRecord(sup=sup[t] if fields.n_sup else None)
+                if code is not None:
+                    rec.unsup = code.unsup[k] if fields.n_unsup else None
+                    rec.jac = code.jac[k] if fields.jacobians and code.jac is not None else None
+                    rec.expr = code.expr[k] if fields.n_expr and code.expr is not None else None
+                recs.append(rec)
+            clips.append((recs, fps))
+            names.append(path.stem)
     return clips, names
 
 
@@ -217,22 +248,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="frontal fit-tables", description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, type=Path, help="folder written by `frontal prepare`")
     ap.add_argument("--out", type=Path, default=DEFAULT_TABLES, help="tables file to write (default: the shipped one)")
+    ap.add_argument("--model", default=None, help="also fit the field set this registered model declares (needs crops and its weights)")
     ap.add_argument("--intra-period", type=float, default=1.0, help="seconds between intra frames (default 1)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.data.is_dir():
         print(f"frontal fit-tables: no such folder: {args.data}", file=sys.stderr)
         return 2
-    clips, names = load_prepared(args.data, "train")
-    if not clips:
-        print(f"frontal fit-tables: no training clips with identities in {args.data}", file=sys.stderr)
-        return 2
-    fields = FieldSet(n_sup=clips[0][0].shape[1])
     try:
-        doc = fit_doc(clips, fields, args.intra_period, provenance={"data": args.data.name, "split": "train", "clip_names": sorted(set(names))})
-    except CodecError as exc:
+        sup_only = FieldSet(n_sup=33)
+        clips, names = load_prepared(args.data, "train", sup_only)
+        if not clips:
+            raise CodecError(f"no training clips with identities in {args.data}")
+        datasets: dict[FieldSet, FitData] = {sup_only: clips}
+        provenance: dict[str, Any] = {"data": args.data.name, "split": "train", "clip_names": sorted(set(names))}
+        if args.model:
+            from codec.loopback import model_fields
+            from models.extractor import DrivingExtractor
+            from models.registry import has_weights
+
+            fields = model_fields(args.model)
+            datasets[fields] = load_prepared(args.data, "train", fields, DrivingExtractor(args.model))[0]
+            provenance["model"] = args.model
+            provenance["model_trained"] = bool(has_weights(args.model))
+        doc = fit_doc(datasets, args.intra_period, provenance)
+    except (CodecError, ValueError) as exc:
         print(f"frontal fit-tables: {exc}", file=sys.stderr)
         return 1
     save_tables(doc, args.out)
-    print(f"wrote {args.out} ({doc['provenance']['frames']} frames from {len(set(names))} training clips)")
+    fitted = ", ".join(doc["provenance"]["fieldsets"])
+    print(f"wrote {args.out} ({doc['provenance']['frames']} frames of {fitted} from {len(set(names))} training clips)")
     return 0

