@@ -261,5 +261,3 @@ def command_decode(argv: Sequence[str]) -> int:
 def command_info(argv: Sequence[str]) -> int:
     return _run("info", argv)
 
-
-main = command_info

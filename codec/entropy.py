@@ -11,7 +11,6 @@ the stream, re-padded with 0xFF bytes, still decodes to the same symbols (checke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import constriction
 import numpy as np
@@ -139,5 +138,3 @@ class Decoder:
     def uniform(self, size: int) -> int:
         return self.symbol(_model.Uniform(int(size)))
 
-
-Model = Union[object]

@@ -1,7 +1,6 @@
 """The sender's path from a video to driving records, shared by `frontal encode` and `codec-loopback`."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -79,8 +78,3 @@ def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None
         out.append(rec)
     return out
 
-
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, (time.perf_counter() - t0) * 1000.0
