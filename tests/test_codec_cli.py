@@ -101,3 +101,17 @@ def test_bad_inputs_one_line_errors(tmp_path: Path, content: bytes) -> None:
 def test_missing_files(tmp_path: Path) -> None:
     assert_one_line_error(run([str(BIN / "codec-loopback"), str(tmp_path / "nope.mp4")]))
     assert_one_line_error(run([str(BIN / "frontal"), "decode", str(tmp_path / "nope.frontal"), str(tmp_path / "o.mp4")]))
+
+
+def test_video_without_a_face(tmp_path: Path) -> None:
+    import numpy as np
+
+    from frontal.videoout import write_mp4
+
+    video = tmp_path / "noface.mp4"
+    write_mp4(video, (np.full((96, 128, 3), 40 + 5 * i, np.uint8) for i in range(12)), 15)
+    p = run([str(BIN / "codec-loopback"), str(video)])
+    assert_one_line_error(p)
+    assert "no face" in p.stderr
+    assert_one_line_error(run([str(BIN / "frontal"), "encode", str(video), str(tmp_path / "x.frontal")]))
+    assert not (tmp_path / "x.frontal").exists()
