@@ -31,7 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def _usage() -> str:
     lines = ["usage: frontal COMMAND [ARGS...]", "", "commands:"]
     for name, (_, text) in SUBCOMMANDS.items():
-        lines.append(f"  {name:<14}{text}")
+        lines.append(f"  {name:<17}{text}")
     lines.append("")
     lines.append("`frontal COMMAND --help` for a command's options.")
     return "\n".join(lines)
