@@ -9,7 +9,7 @@ import importlib
 import sys
 from typing import Callable, Sequence
 
-# name -> (module, one-line help). Modules are imported lazily: `frontal serve` never loads torch.
+# name -> (module or module:function, one-line help). Modules are imported lazily: `frontal serve` never loads torch.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "encode": ("codec.cli", "encode a video into a compact .frontal file"),
     "decode": ("codec.cli", "decode a .frontal file to an .mp4"),
@@ -38,10 +38,13 @@ def _usage() -> str:
 
 
 def _resolve(name: str) -> Callable[[list[str]], int]:
-    module_name, _ = SUBCOMMANDS[name]
+    """A "module:function" target, or the module's `command_<name>` or `main`."""
+    target, _ = SUBCOMMANDS[name]
+    module_name, _, func = target.partition(":")
     module = importlib.import_module(module_name)
-    entry = getattr(module, "command_" + name.replace("-", "_"), None) or getattr(module, "main")
-    return entry
+    if func:
+        return getattr(module, func)
+    return getattr(module, "command_" + name.replace("-", "_"), None) or getattr(module, "main")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
