@@ -123,9 +123,9 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
     from frontal.pipeline import source_fps, track_clip
 
     src_fps = source_fps(path)
-    track_fps = min(src_fps, 30.0)
-    needs_model = bool(fields.n_unsup or fields.n_expr or render_model)
-    clip = track_clip(path, fps=track_fps if src_fps > 30.5 else None, max_frames=max_frames, keep_images=needs_model)
+    track_fps = min(src_fps, 15.0 if compare is not None else 30.0)  # a comparison runs at 15 FPS only
+    needs_model = bool(fields.n_unsup or fields.n_expr or render_model or compare)
+    clip = track_clip(path, fps=track_fps if src_fps > track_fps + 0.5 else None, max_frames=max_frames, keep_images=needs_model)
     if not any(clip.found):
         raise CodecError(f"{path}: no face found in any frame")
     out: dict[str, Any] = {
@@ -142,18 +142,18 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
     variants.append((clip.fps / step15, clip.subsample(step15) if step15 > 1 else clip))
     if clip.fps >= 29.0:
         variants.append((clip.fps, clip))
+    names = ["15fps", "30fps"]  # nominal: a 25 FPS source gives 12.5 FPS here (each stats row has its fps)
     extractor = None
     if fields.n_unsup or fields.n_expr:
         from models.extractor import DrivingExtractor
 
         extractor = DrivingExtractor(render_model)
-    for fps, c in variants:
+    for (fps, c), key in zip(variants, names):
         t0 = time.perf_counter()
         recs = make_records(c, fields, extractor)
         if extractor is not None:
-            out.setdefault("extractor_ms_per_frame", {})[f"{int(round(fps))}fps"] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
+            out.setdefault("extractor_ms_per_frame", {})[key] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
         truth = np.stack(c.sup)
-        key = f"{int(round(fps))}fps"
         out["coding"][key] = {m: asdict(code_sequence(recs, truth, fields, tables, m, fps, hysteresis)) for m in modes}
         if compare is not None and key == "15fps":
             out["comparison"] = cmp = compare(c, recs, fields, tables, fps)

@@ -1,0 +1,179 @@
+"""One clip through both paths: Frontal (code, render, loss) and the classical codecs (floor,
+sweep, matched rate, loss), every output scored against the clip's own 256x256 face tube."""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from codec.fields import DrivingRecord, FieldSet
+from codec.tables import Tables
+from codec.wire import OVERHEAD_BITS
+from frontal.eval.classical import CODECS, KEYINTS, Codec, KeyInt, decode_with_loss
+from frontal.eval.metrics import ALL_METRICS
+from frontal.report.classical_side import SettingRun, describe, run_setting, stream_key
+from frontal.report.frontal_side import (
+    decode_held,
+    encode_stream,
+    held_frames,
+    loss_mask,
+    rate_of,
+    render_stream,
+    view_bytes,
+)
+from frontal.report.quality import Scorer
+
+log = logging.getLogger(__name__)
+
+REAL_TIME_FPS = 15.0
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """What a comparison runs. `metrics` score every output; `headline_metrics` the headline
+    outputs (Frontal's render and each codec at Frontal's bitrate)."""
+
+    model: str
+    baselines: tuple[Codec, ...] = CODECS
+    keyints: tuple[KeyInt, ...] = KEYINTS
+    rates: tuple[float, ...] = (64.0,)
+    metrics: tuple[str, ...] = ("psnr", "vmaf", "nme")
+    headline_metrics: tuple[str, ...] = ALL_METRICS
+    losses: tuple[float, ...] = (0.05, 0.20)
+    loss_seed: int = 0
+    call_seconds: float = 60.0
+    modes: tuple[str, ...] = ("paper", "predictive")
+    n_views: int = 3
+    video_dir: Path = Path("reports")
+    video_keyint: KeyInt = "1s"
+    quiet: bool = False
+
+    @property
+    def primary_mode(self) -> str:
+        return "predictive" if "predictive" in self.modes else self.modes[0]
+
+
+def _bar(opts: CompareOptions, **kw: Any) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, disable=opts.quiet, leave=False, dynamic_ncols=True, **kw)
+
+
+def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tables: Tables, fps: float,
+                 opts: CompareOptions) -> dict[str, Any]:
+    """Run both paths on a tracked clip (`frontal.pipeline.TrackedClip` with images, at `fps`)."""
+    from frontal.pipeline import clip_views
+    from receiver.renderer import Renderer
+
+    ref = np.stack(clip.images)
+    n = len(ref)
+    views = [int(v) for v in clip_views(clip, n=opts.n_views)]
+    vbytes = view_bytes(clip.images[i] for i in views)
+    coded = {m: encode_stream(recs, fields, tables, m, fps) for m in opts.modes}
+    rates = {m: rate_of(coded[m], m, fps, vbytes, opts.call_seconds) for m in opts.modes}
+    primary = opts.primary_mode
+    packets = [f.packet for f in coded[primary]]
+    lossless = decode_held(packets, fields, tables)
+    same = {m: _same_values(decode_held([f.packet for f in coded[m]], fields, tables).decoded, lossless.decoded) for m in opts.modes}
+
+    renderer = Renderer(opts.model)
+    for i in views:
+        renderer.add_source(clip.images[i], clip.sup[i])
+    with _bar(opts, total=n, desc="frontal render", unit="frame") as bar:
+        rendered = render_stream(renderer, lossless, bar)
+    goal = rates[primary].kbps_call
+    ms = rendered.render_ms
+    out: dict[str, Any] = {"frames": n, "fps": fps, "seconds": n / fps, "call_seconds": opts.call_seconds,
+                           "goal_kbps": goal, "goal": f"Frontal {primary}, views amortised over {opts.call_seconds:g} s"}
+    with Scorer(ref, fps) as scorer:
+        with _bar(opts, total=1 + len(opts.losses), desc="frontal metrics", unit="output") as bar:
+            quality = scorer.score(rendered.frames, opts.headline_metrics)
+            bar.update(1)
+            loss_rows = []
+            for rate in opts.losses:
+                held = decode_held(packets, fields, tables, loss_mask(n, rate, opts.loss_seed))
+                frames, rerendered = held_frames(lossless, rendered.frames, held, renderer)
+                loss_rows.append({"loss": rate, "lost": int(held.lost.sum()), "frozen": int(held.frozen.sum()),
+                                  "rerendered": rerendered, "quality": scorer.score(frames, opts.metrics)})
+                bar.update(1)
+        out["frontal"] = {
+            "model": opts.model,
+            "trained": bool(renderer.trained),
+            "fields": fields.name,
+            "views": views,
+            "view_format": "webp q80",
+            "rates": {m: {**r.to_json(), "same_decoded_values": same[m]} for m, r in rates.items()},
+            "primary_mode": primary,
+            "render_ms_mean": float(ms.mean()),
+            "render_ms_median": float(np.median(ms)),
+            "render_fps": 1000.0 / float(np.median(ms)),
+            "render_fps_mean": 1000.0 / float(ms.mean()),
+            "floor": {
+                "fps": fps,
+                "kbps_call": min(r.kbps_call for r in rates.values()),
+                "kbps_clip": min(r.kbps_clip for r in rates.values()),
+                "packet_kbps": min(r.packet_kbps for r in rates.values()),
+                "header_kbps": OVERHEAD_BITS * fps / 1000.0,
+                "renders_real_time": 1000.0 / float(np.median(ms)) >= REAL_TIME_FPS,
+            },
+            "quality": quality,
+            "loss": loss_rows,
+        }
+        runs: list[SettingRun] = []
+        rows = []
+        jobs = [(c, k) for c in opts.baselines for k in opts.keyints]
+        with _bar(opts, total=len(jobs), desc="classical", unit="setting") as bar:
+            for codec, keyint in jobs:
+                bar.set_postfix_str(f"{codec} {keyint}")
+                run = run_setting(ref, fps, codec, keyint, opts.rates, goal)
+                runs.append(run)
+                rows.append(_score_setting(run, scorer, opts))
+                bar.update(1)
+        out["classical"] = rows
+    tiles = [("input", ref), (f"Frontal {goal:.1f} kbps" + ("" if renderer.trained else " UNTRAINED"), rendered.frames)]
+    for run in runs:
+        if run.keyint == opts.video_keyint:
+            m = run.matched
+            tiles.append((f"{run.codec} {m.kbps_actual:.1f} kbps" + ("" if run.reachable else " (floor)"), m.frames))
+    video = opts.video_dir / f"{Path(clip.path).stem}_compare.mp4"
+    from frontal.report.video import write_side_by_side
+
+    write_side_by_side(video, tiles, fps)
+    out["side_by_side"] = str(video)
+    out["side_by_side_tiles"] = [label for label, _ in tiles]
+    return out
+
+
+def _same_values(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return all(x is not None and y is not None and np.array_equal(x.q, y.q) for x, y in zip(a, b))
+
+
+def _score_setting(run: SettingRun, scorer: Scorer, opts: CompareOptions) -> dict[str, Any]:
+    floor_key, matched_key = stream_key(run.floor), stream_key(run.matched)
+    points = []
+    for r in run.points:
+        key = stream_key(r)
+        metrics = opts.headline_metrics if key == matched_key else opts.metrics
+        points.append({**describe(r), "floor": key == floor_key, "matched": key == matched_key,
+                       "quality": scorer.score(r.frames, metrics)})
+    matched = next(p for p in points if p["matched"])
+    floor = next(p for p in points if p["floor"])
+    loss = []
+    for rate in opts.losses:
+        ld = decode_with_loss(run.matched.bitstream, rate, opts.loss_seed)
+        loss.append({"loss": rate, "lost": int(ld.lost.sum()), "frozen": int(ld.frozen.sum()),
+                     "quality": scorer.score(ld.frames, opts.metrics)})
+    return {
+        "codec": run.codec,
+        "keyint": run.keyint,
+        "floor": floor,
+        "matched": {**matched, "goal_kbps": run.goal_kbps, "reachable": run.reachable,
+                    "decode_ms_per_frame": run.decode_ms_per_frame,
+                    "decode_fps": 1000.0 / run.decode_ms_per_frame if run.decode_ms_per_frame > 0 else None,
+                    "loss": loss},
+        "points": points,
+    }

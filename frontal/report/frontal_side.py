@@ -1,0 +1,185 @@
+"""Frontal's side of the comparison: honest bits, the render, and hold-and-resync under loss.
+
+Bits: every driving packet (payload + 9-byte header/CRC) plus the source views as the call and
+`frontal encode` send them (WebP quality 80, `codec.cli.encode_image`). Two rates are reported:
+over the clip's own duration, and amortised over a call of `call_seconds` (the views are sent once
+per call; the packet rate is taken as the clip's). Transport overhead is counted for no codec.
+
+Loss: driving packets are dropped with the same seeded pattern as the classical decoder's
+(`loss_mask`). The receiver holds the last decoded pose while `StreamDecoder` raises
+`MissingReference` and resyncs at the next intra frame (one per second); no intra requests are
+modelled (the classical side gets no keyframe requests either). Source views travel on a reliable
+channel and are assumed delivered. Before any pose is decoded the frame is mid-grey, as for the
+classical decoder.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from codec.errors import CodecError
+from codec.fields import DrivingRecord, FieldSet
+from codec.stream import EncodedFrame, StreamDecoder, StreamEncoder
+from codec.tables import Tables
+
+log = logging.getLogger(__name__)
+
+VIEW_FORMAT = "webp"
+VIEW_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class FrontalRate:
+    """The bits Frontal spends on one clip in one coding mode."""
+
+    mode: str
+    frames: int
+    fps: float
+    packet_bits: int  # whole packets: payload + header/CRC
+    payload_bits: int
+    view_bytes: tuple[int, ...]
+    call_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+    @property
+    def view_bits(self) -> int:
+        return 8 * sum(self.view_bytes)
+
+    @property
+    def packet_kbps(self) -> float:
+        return self.packet_bits / self.seconds / 1000.0
+
+    @property
+    def kbps_clip(self) -> float:
+        """Packets and views over the clip's duration."""
+        return (self.packet_bits + self.view_bits) / self.seconds / 1000.0
+
+    @property
+    def kbps_call(self) -> float:
+        """Packets at the clip's rate, views amortised over a `call_seconds` call."""
+        return self.packet_kbps + self.view_bits / max(self.call_seconds, self.seconds) / 1000.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "frames": self.frames,
+            "fps": self.fps,
+            "seconds": self.seconds,
+            "packet_bits": self.packet_bits,
+            "payload_bits": self.payload_bits,
+            "bits_per_frame": self.packet_bits / self.frames,
+            "view_bytes": list(self.view_bytes),
+            "packet_kbps": self.packet_kbps,
+            "kbps_clip": self.kbps_clip,
+            "kbps_call": self.kbps_call,
+            "call_seconds": self.call_seconds,
+        }
+
+
+def view_bytes(images: Iterable[np.ndarray]) -> tuple[int, ...]:
+    """Bytes of each source view compressed as the call sends it (WebP q80)."""
+    from codec.cli import encode_image
+
+    return tuple(len(encode_image(img, VIEW_FORMAT, VIEW_QUALITY)) for img in images)
+
+
+def encode_stream(records: Sequence[DrivingRecord], fields: FieldSet, tables: Tables, mode: str, fps: float) -> list[EncodedFrame]:
+    """Code a clip's records into driving packets (one intra frame per second)."""
+    enc = StreamEncoder(fields, tables, mode=mode, fps=fps)
+    return [enc.encode(rec, timestamp_ms=int(i * 1000 / fps)) for i, rec in enumerate(records)]
+
+
+def rate_of(frames: Sequence[EncodedFrame], mode: str, fps: float, views: tuple[int, ...], call_seconds: float) -> FrontalRate:
+    return FrontalRate(mode, len(frames), fps, sum(f.bits for f in frames), sum(f.payload_bits for f in frames), views, call_seconds)
+
+
+def loss_mask(n: int, loss_rate: float, seed: int) -> np.ndarray:
+    """[n] bool, True = packet lost; the same draw as `frontal.eval.classical.decode_with_loss`."""
+    if not 0.0 <= loss_rate <= 1.0:
+        raise ValueError(f"loss_rate must be in [0, 1], got {loss_rate}")
+    return np.random.default_rng(seed).random(n) < loss_rate
+
+
+@dataclass(frozen=True, eq=False)
+class HeldStream:
+    """A driving stream decoded under loss: per frame, the frame index whose pose is shown."""
+
+    shown: np.ndarray  # [T] int: index of the last decoded frame shown at each frame, -1 = none yet
+    lost: np.ndarray  # [T] bool
+    frozen: np.ndarray  # [T] bool: not freshly decoded (lost, or waiting for the next intra)
+    decoded: list[Any]  # [T] DecodedFrame or None
+
+
+def decode_held(packets: Sequence[bytes], fields: FieldSet, tables: Tables, lost: np.ndarray | None = None) -> HeldStream:
+    """Decode `packets` skipping the lost ones; hold the last pose while the chain is broken."""
+    n = len(packets)
+    lost = np.zeros(n, dtype=bool) if lost is None else np.asarray(lost, dtype=bool)
+    dec = StreamDecoder(fields, tables)
+    shown = np.full(n, -1, dtype=np.int64)
+    decoded: list[Any] = [None] * n
+    last = -1
+    for i, data in enumerate(packets):
+        if not lost[i]:
+            try:
+                decoded[i] = dec.decode(data)
+                last = i
+            except CodecError as exc:  # MissingReference while the chain is broken
+                log.debug("frame %d held: %s", i, exc)
+        shown[i] = last
+    frozen = np.array([d is None for d in decoded], dtype=bool)
+    return HeldStream(shown, lost, frozen, decoded)
+
+
+@dataclass(frozen=True, eq=False)
+class Rendered:
+    frames: np.ndarray  # [T,256,256,3] uint8
+    render_ms: np.ndarray  # [T] wall ms of each Renderer.render call
+
+
+def render_stream(renderer: Any, held: HeldStream, progress: Any = None) -> Rendered:
+    """Render every freshly decoded record; held frames repeat the frame they hold (no render)."""
+    n = len(held.shown)
+    frames = np.full((n, 256, 256, 3), 128, dtype=np.uint8)
+    times: list[float] = []
+    for i in range(n):
+        d = held.decoded[i]
+        if d is not None:
+            r = d.record
+            t0 = time.perf_counter()
+            frames[i] = renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr)
+            times.append((time.perf_counter() - t0) * 1000.0)
+        elif held.shown[i] >= 0:
+            frames[i] = frames[held.shown[i]]
+        if progress is not None:
+            progress.update(1)
+    return Rendered(frames, np.asarray(times, dtype=np.float64))
+
+
+def held_frames(lossless: HeldStream, rendered: np.ndarray, lossy: HeldStream,
+                renderer: Any = None) -> tuple[np.ndarray, int]:
+    """The frames a receiver shows under loss. Where the pose shown was decoded to the same values
+    as without loss (the coder is closed loop, so after a resync it is) the lossless render is
+    reused; otherwise it is rendered anew with `renderer`. Returns (frames, re-rendered count)."""
+    frames = np.full_like(rendered, 128)
+    fresh: dict[int, np.ndarray] = {}
+    for i, j in enumerate(lossy.shown):
+        if j < 0:
+            continue
+        a, b = lossy.decoded[j], lossless.decoded[j]
+        if b is not None and np.array_equal(a.q, b.q):
+            frames[i] = rendered[j]
+            continue
+        if renderer is None:
+            raise ValueError(f"frame {j} decoded differently under loss and no renderer was given")
+        if j not in fresh:
+            r = a.record
+            fresh[int(j)] = renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr)
+        frames[i] = fresh[int(j)]
+    return frames, len(fresh)

@@ -1,0 +1,144 @@
+"""Aggregating per-clip comparisons (frame-weighted means) and the comparison table."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+
+from frontal.report.quality import SCORE_KEYS
+
+
+def mean_scores(rows: Sequence[dict[str, Any]], weights: Sequence[float]) -> dict[str, float | None]:
+    """Weighted mean of each score key over `rows` (None/NaN left out; None if none is left)."""
+    out: dict[str, float | None] = {}
+    keys = [k for k in SCORE_KEYS if any(k in r for r in rows)]  # measured (None: no value anywhere)
+    for k in keys:
+        vals = [(r[k], w) for r, w in zip(rows, weights) if r.get(k) is not None and not np.isnan(r[k])]
+        out[k] = float(np.average([v for v, _ in vals], weights=[w for _, w in vals])) if vals else None
+    return out
+
+
+def _wmean(values: Sequence[float], weights: Sequence[float]) -> float:
+    return float(np.average(np.asarray(values, dtype=np.float64), weights=np.asarray(weights, dtype=np.float64)))
+
+
+def summarize(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Frame-weighted means over clips (rates: equal to total bits over total seconds at one fps)."""
+    w = [c["frames"] for c in comparisons]
+    fr = [c["frontal"] for c in comparisons]
+    modes = list(fr[0]["rates"])
+    frontal = {
+        "clips": len(comparisons),
+        "frames": int(sum(w)),
+        "model": fr[0]["model"],
+        "trained": all(f["trained"] for f in fr),
+        "fields": fr[0]["fields"],
+        "primary_mode": fr[0]["primary_mode"],
+        "rates": {m: {k: _wmean([f["rates"][m][k] for f in fr], w) for k in ("packet_kbps", "kbps_clip", "kbps_call", "bits_per_frame")}
+                  for m in modes},
+        "view_bytes_mean": float(np.mean([sum(f["rates"][modes[0]]["view_bytes"]) for f in fr])),
+        "render_ms_median": _wmean([f["render_ms_median"] for f in fr], w),
+        "quality": mean_scores([f["quality"] for f in fr], w),
+        "loss": _loss_means([f["loss"] for f in fr], w),
+    }
+    frontal["render_fps"] = 1000.0 / frontal["render_ms_median"]
+    frontal["floor"] = {k: _wmean([f["floor"][k] for f in fr], w) for k in ("kbps_call", "kbps_clip", "packet_kbps", "header_kbps")}
+    groups: dict[tuple[str, str], list[tuple[dict[str, Any], float]]] = defaultdict(list)
+    for c, wt in zip(comparisons, w):
+        for row in c["classical"]:
+            groups[(row["codec"], row["keyint"])].append((row, wt))
+    classical = [_setting_summary(codec, keyint, items) for (codec, keyint), items in groups.items()]
+    return {"frontal": frontal, "classical": classical, "goal_kbps": _wmean([c["goal_kbps"] for c in comparisons], w),
+            "seconds": float(sum(c["seconds"] for c in comparisons)), "call_seconds": comparisons[0]["call_seconds"]}
+
+
+def _loss_means(per_clip: Sequence[Sequence[dict[str, Any]]], w: Sequence[float]) -> list[dict[str, Any]]:
+    out = []
+    for i, first in enumerate(per_clip[0]):
+        rows = [clip[i] for clip in per_clip]
+        out.append({"loss": first["loss"], "lost": int(sum(r["lost"] for r in rows)), "frozen": int(sum(r["frozen"] for r in rows)),
+                    "frames": int(sum(w)), "quality": mean_scores([r["quality"] for r in rows], w)})
+    return out
+
+
+def _target_label(p: dict[str, Any]) -> str:
+    return "maxq" if p["kbps_target"] is None else f"{p['kbps_target']:g}"
+
+
+def _setting_summary(codec: str, keyint: str, items: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
+    rows, w = [r for r, _ in items], [wt for _, wt in items]
+    matched = [r["matched"] for r in rows]
+    # rate-distortion points: requested targets every clip has (rate control lands differently per clip)
+    by_target: dict[str, list[tuple[dict[str, Any], float]]] = defaultdict(list)
+    for r, wt in items:
+        for p in r["points"]:
+            if not p["matched"] or p["floor"]:
+                by_target[_target_label(p)].append((p, wt))
+    rd = []
+    for label, pts in by_target.items():
+        if len(pts) == len(rows):
+            rd.append({"target": label, "kbps_actual": _wmean([p["kbps_actual"] for p, _ in pts], [x for _, x in pts]),
+                       "quality": mean_scores([p["quality"] for p, _ in pts], [x for _, x in pts])})
+    rd.sort(key=lambda p: p["kbps_actual"])
+    return {
+        "codec": codec,
+        "keyint": keyint,
+        "clips": len(rows),
+        "floor_kbps": _wmean([r["floor"]["kbps_actual"] for r in rows], w),
+        "floor_kbps_max": float(max(r["floor"]["kbps_actual"] for r in rows)),
+        "floor_quality": mean_scores([r["floor"]["quality"] for r in rows], w),
+        "matched_kbps": _wmean([m["kbps_actual"] for m in matched], w),
+        "matched_goal_kbps": _wmean([m["goal_kbps"] for m in matched], w),
+        "matched_reachable": int(sum(bool(m["reachable"]) for m in matched)),
+        "matched_quality": mean_scores([m["quality"] for m in matched], w),
+        "decode_fps": 1000.0 / _wmean([m["decode_ms_per_frame"] for m in matched], w),
+        "loss": _loss_means([m["loss"] for m in matched], w),
+        "rd": rd,
+    }
+
+
+_COLS = (("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("msssim", "MS-SSIM", "{:.3f}"), ("vmaf", "VMAF", "{:.1f}"),
+         ("nme", "NME", "{:.3f}"), ("identity_dist", "identity", "{:.3f}"))
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "–" if v is None else spec.format(v)
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the headline table: Frontal and each codec at Frontal's bitrate."""
+    f = summary["frontal"]
+    losses = [r["loss"] for r in f["loss"]]
+    header = ["codec", "keyframes", "floor kbps", "kbps", *[c[1] for c in _COLS], "FPS (render/decode)", *[f"PSNR @{l:.0%} loss" for l in losses]]
+    rows = []
+    p = f["primary_mode"]
+    for m, r in f["rates"].items():
+        label = f"Frontal ({m}{'' if f['trained'] else ', untrained'})"
+        q = f["quality"]
+        kb = f"{r['kbps_call']:.2f} (clip {r['kbps_clip']:.1f})"
+        rows.append([label, "intra 1/s", f"{r['kbps_call']:.2f}", kb, *[_fmt(q.get(k), s) for k, _, s in _COLS],
+                     f"{f['render_fps']:.1f}", *[_fmt(x["quality"].get("psnr"), "{:.2f}") for x in f["loss"]]] if m == p else
+                    [label, "intra 1/s", f"{r['kbps_call']:.2f}", kb, *["same pictures" if i == 0 else "" for i in range(len(_COLS))], "",
+                     *["" for _ in losses]])
+    for c in summary["classical"]:
+        q = c["matched_quality"]
+        kb = f"{c['matched_kbps']:.2f}" + ("" if c["matched_reachable"] == c["clips"] else f" ({c['clips'] - c['matched_reachable']} at floor)")
+        rows.append([c["codec"], {"clip": "1 per clip", "1s": "1 per second"}.get(c["keyint"], c["keyint"]), f"{c['floor_kbps']:.2f}", kb,
+                     *[_fmt(q.get(k), s) for k, _, s in _COLS], f"{c['decode_fps']:.0f}",
+                     *[_fmt(x["quality"].get("psnr"), "{:.2f}") for x in c["loss"]]])
+    return header, rows
+
+
+def text_table(summary: dict[str, Any]) -> str:
+    header, rows = table_rows(summary)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(wd) for c, wd in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    header, rows = table_rows(summary)
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)

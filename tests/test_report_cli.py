@@ -1,0 +1,47 @@
+"""`codec-loopback --report`: the whole path on a few frames of the embedded clip, and its errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import pytest
+
+from codec.loopback import main as loopback_main
+
+FAST = ["--max-frames", "10", "--baselines", "x264", "--keyint", "1s", "--rates", "none", "--metrics", "psnr",
+        "--headline-metrics", "psnr,vmaf", "--loss", "0.2", "--mode", "predictive", "-q"]
+
+
+def test_report_folder_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert loopback_main([*FAST, "--report", str(out), "--json", str(tmp_path / "lb.json")]) == 0
+    doc = json.loads((out / "report.json").read_text())
+    assert json.loads((tmp_path / "lb.json").read_text())["comparison"] == doc["comparison"]
+    s = doc["comparison"]
+    f = s["frontal"]
+    r = f["rates"]["predictive"]
+    assert f["frames"] == 10 and r["kbps_clip"] > r["kbps_call"] > r["packet_kbps"] > 0  # views cost something
+    assert f["fields"] == "sup33+unsup10+expr16" and f["render_fps"] > 0
+    assert set(f["quality"]) >= {"psnr", "vmaf"} and f["loss"][0]["loss"] == 0.2
+    (c,) = s["classical"]
+    assert (c["codec"], c["keyint"]) == ("x264", "1s") and c["floor_kbps"] > 0 and c["matched_kbps"] > 0
+    assert c["matched_quality"]["psnr"] > 15 and "vmaf" in c["matched_quality"]
+    clip = doc["clips"][0]
+    assert clip["render"]["side_by_side"] == clip["comparison"]["side_by_side"]
+    for name in ("index.html", "rd_psnr.png", "rd_vmaf.png", "loss_psnr.png"):
+        assert (out / name).is_file(), name
+    with av.open(clip["comparison"]["side_by_side"]) as v:
+        frames = [fr.to_ndarray(format="rgb24") for fr in v.decode(video=0)]
+    assert len(frames) == 10 and frames[0].shape[1] == 3 * 256  # input | Frontal | x264
+    # an existing report is not overwritten without -f
+    assert loopback_main([*FAST, "--report", str(out)]) == 1
+
+
+@pytest.mark.parametrize("bad", [["--baselines", "mpeg2"], ["--keyint", "2s"], ["--metrics", "lpips"],
+                                 ["--loss", "1.5"], ["--rates", "fast"], ["--max-clips", "0"]])
+def test_bad_options_one_line_error(bad: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert loopback_main([*FAST, *bad, "--report", str(tmp_path / "r")]) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("codec-loopback:")]
+    assert len(err) == 1
+    assert not (tmp_path / "r" / "report.json").exists()

@@ -1,0 +1,86 @@
+"""Aggregation over clips, the headline table, plots, the HTML page and the report folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from frontal.report import markdown_table, summarize, text_table, write_report
+from frontal.report.html import render_html
+
+
+def _point(target: float | None, kbps: float, psnr: float, floor: bool = False, matched: bool = False) -> dict[str, Any]:
+    return {"kbps_target": target, "kbps_actual": kbps, "bits_total": int(kbps * 4000), "keyframe_bits": 800,
+            "reached_by": "x", "floor": floor, "matched": matched, "quality": {"n_frames": 10, "psnr": psnr, "nme": None}}
+
+
+def _clip(frames: int, scale: float, extra_target: bool) -> dict[str, Any]:
+    points = [_point(None, 5 * scale, 20.0, floor=True), _point(16.0, 16 * scale, 28.0)]
+    if extra_target:
+        points.append(_point(64.0, 60.0, 35.0))
+    matched = {**_point(9.0, 9 * scale, 25.0, matched=True), "goal_kbps": 9 * scale, "reachable": True,
+               "decode_ms_per_frame": 1.0, "decode_fps": 1000.0,
+               "loss": [{"loss": 0.2, "lost": 2, "frozen": 5, "quality": {"psnr": 21.0}}]}
+    points.append(matched)
+    rate = {"mode": "predictive", "frames": frames, "fps": 15.0, "seconds": frames / 15, "packet_bits": 1,
+            "payload_bits": 1, "bits_per_frame": 400.0, "view_bytes": [1000, 1000, 1000], "packet_kbps": 6.0 * scale,
+            "kbps_clip": 50.0 * scale, "kbps_call": 9.0 * scale, "call_seconds": 60.0, "same_decoded_values": True}
+    return {
+        "frames": frames, "fps": 15.0, "seconds": frames / 15, "call_seconds": 60.0, "goal_kbps": 9 * scale, "goal": "g",
+        "frontal": {"model": "m", "trained": False, "fields": "sup33", "views": [0, 1, 2], "view_format": "webp q80",
+                    "rates": {"predictive": rate}, "primary_mode": "predictive", "render_ms_mean": 20.0,
+                    "render_ms_median": 10.0, "render_fps": 100.0, "render_fps_mean": 50.0,
+                    "floor": {"fps": 15.0, "kbps_call": 9.0 * scale, "kbps_clip": 50.0 * scale, "packet_kbps": 6.0 * scale,
+                              "header_kbps": 1.08, "renders_real_time": True},
+                    "quality": {"n_frames": frames, "psnr": 12.0 * scale, "nme": None},
+                    "loss": [{"loss": 0.2, "lost": 3, "frozen": 6, "rerendered": 0, "quality": {"psnr": 11.0}}]},
+        "classical": [{"codec": "x264", "keyint": "1s", "floor": points[0], "matched": matched, "points": points}],
+        "side_by_side": f"/nowhere/clip{frames}_compare.mp4", "side_by_side_tiles": ["input", "Frontal", "x264"],
+    }
+
+
+@pytest.fixture
+def doc() -> dict[str, Any]:
+    clips = [_clip(30, 1.0, True), _clip(10, 2.0, False)]
+    return {"clips": [{"clip": f"c{i}.mp4", "comparison": c} for i, c in enumerate(clips)],
+            "comparison": summarize(clips), "command": "codec-loopback --report x", "load": [5.0, 5.0, 5.0]}
+
+
+def test_frame_weighted_means(doc: dict[str, Any]) -> None:
+    s = doc["comparison"]
+    f = s["frontal"]
+    assert f["frames"] == 40 and not f["trained"]
+    assert f["rates"]["predictive"]["kbps_call"] == pytest.approx((30 * 9 + 10 * 18) / 40)
+    assert f["quality"]["psnr"] == pytest.approx((30 * 12 + 10 * 24) / 40)
+    assert f["quality"]["nme"] is None  # no clip had a face for FaceMesh
+    assert f["render_fps"] == pytest.approx(100.0)
+    (c,) = s["classical"]
+    assert c["floor_kbps"] == pytest.approx((30 * 5 + 10 * 10) / 40) and c["floor_kbps_max"] == 10
+    assert c["matched_reachable"] == 2 and c["loss"][0]["quality"]["psnr"] == pytest.approx(21.0)
+    # the 64-kbps target only one clip has is left out of the averaged curve
+    assert [p["target"] for p in c["rd"]] == ["maxq", "16"]
+
+
+def test_tables_name_every_row(doc: dict[str, Any]) -> None:
+    text, md = text_table(doc["comparison"]), markdown_table(doc["comparison"])
+    for t in (text, md):
+        assert "Frontal (predictive, untrained)" in t and "x264" in t and "1 per second" in t
+    assert md.count("\n") == 3  # header, rule, Frontal, x264
+
+
+def test_report_folder(doc: dict[str, Any], tmp_path: Path) -> None:
+    written = write_report(doc, tmp_path)
+    assert (tmp_path / "rd_psnr.png").stat().st_size > 1000 and (tmp_path / "loss_psnr.png").is_file()
+    assert not (tmp_path / "rd_nme.png").exists()  # no output had the metric: no empty plot
+    back = json.loads((tmp_path / "report.json").read_text())
+    assert back["comparison"]["frontal"]["frames"] == 40 and back["report"]["plots"]["rd_psnr"] == "rd_psnr.png"
+    page = Path(written["html"]).read_text()
+    assert "untrained" in page and "<img src='rd_psnr.png'" in page and "clip30_compare.mp4" in page
+    assert "<script" not in page
+
+
+def test_html_escapes(doc: dict[str, Any]) -> None:
+    doc["command"] = "codec-loopback <b>"
+    assert "&lt;b&gt;" in render_html(doc, {})
