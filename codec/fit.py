@@ -25,7 +25,7 @@ from codec.tables import DEFAULT_TABLES, TABLES_FORMAT, TABLES_VERSION, Tables, 
 
 log = logging.getLogger(__name__)
 
-RADIUS = 40
+RADIUS = 128
 N_BUCKETS = 28
 FREQ_TOTAL = 1 << 16
 # Default per-group mean absolute deviations (q8: 1/256 of a quantization step) for groups that no
@@ -40,15 +40,16 @@ DEFAULT_MAD = {
 
 
 def ladder_q8() -> list[int]:
-    """Geometric scale ladder from 1/16 to ~40 quantization steps."""
-    return [int(round(16 * (640.0 / 1.0) ** (i / (N_BUCKETS - 1)))) for i in range(N_BUCKETS)]
+    """Geometric scale ladder from 1/16 to 64 quantization steps (12-bit keypoints jitter by tens of steps)."""
+    return [int(round(16 * 1024.0 ** (i / (N_BUCKETS - 1)))) for i in range(N_BUCKETS)]
 
 
 def laplace_freqs(mad: float, radius: int = RADIUS, total: int = FREQ_TOTAL) -> list[int]:
     """Discretised Laplace with mean absolute deviation `mad` over [-R, R] + escape (tail mass)."""
     b = max(mad, 1e-3)
     edges = np.arange(-radius - 0.5, radius + 1.5)
-    cdf = np.where(edges < 0, 0.5 * np.exp(edges / b), 1 - 0.5 * np.exp(-edges / b))
+    tail = 0.5 * np.exp(-np.abs(edges) / b)
+    cdf = np.where(edges < 0, tail, 1 - tail)
     p = np.diff(cdf)
     tail = 1.0 - p.sum()
     p = np.append(p, tail)

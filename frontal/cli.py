@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("codec.cli", "decode a .frontal file to an .mp4"),
     "info": ("codec.cli", "print a .frontal file's header and stream statistics"),
     "bench-track": ("sender.bench", "benchmark face tracking (ms/frame)"),
+    "train": ("frontal.train.cli:main_train", "train a model on prepared face tubes (resumable)"),
+    "evaluate": ("frontal.train.cli:main_evaluate", "evaluate models on held-out identities (PSNR, SSIM, VMAF, NME, identity)"),
     "fit-tables": ("codec.fit", "fit the entropy coder's probability tables on tracked data"),
     "prepare": ("sender.prepare", "track videos into cached face tubes, landmarks and head pose"),
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),

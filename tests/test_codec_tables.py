@@ -16,11 +16,11 @@ from codec.fields import FieldSet
 from codec.frame_coder import CoderState, FrameCoder
 from codec.tables import DEFAULT_TABLES, Tables, load_tables
 
-TABLES_SHA256 = "73ca55829cff33d7a5086db95c048b29cb0026849fb1a4e1110cf25953765cd6"
+TABLES_SHA256 = "35f38f026338eacc31a130ecb5ea5d0ebe379b7124b0286f0f94c18339d32932"
 GOLDEN_PACKETS = {
     # sha256 of the payloads of tests/expected/golden_q.json coded with the shipped tables
-    "paper": "6ef4cda7fb4739f45f16163622d064a9b98dab704437297bd516f75f55a68054",
-    "predictive": "ec0159f4ae6f4e49bde9c941f8acdd969133629d36a786effa27327142eda16c",
+    "paper": "2fefca0adb414e493a5190005f48047a82084fa7b942326d43acd65b92c58e37",
+    "predictive": "1d0ab98a9ded5c43c85678728b788c5aeac9136e29129c102da1a064cedc6713",
 }
 GOLDEN = Path(__file__).parent / "expected" / "golden_q.json"
 
@@ -52,7 +52,8 @@ def test_both_ends_build_identical_models() -> None:
         assert x.probs.tobytes() == y.probs.tobytes()
     fa, fb = a.for_fields(fields), b.for_fields(fields)
     assert fa.inter.coef_q12.tobytes() == fb.inter.coef_q12.tobytes()
-    assert fa.fitted == ("mean", "sup")
+    assert fa.fitted == ("mean", "sup", "unsup", "expr")  # the default model's field set is fitted
+    assert a.for_fields(FieldSet(n_sup=33)).fitted == ("mean", "sup")
 
 
 def _golden_digest(mode: str) -> str:

@@ -1,10 +1,13 @@
 """The receiver's Renderer and the sender's DrivingExtractor, with untrained (seeded) models."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pytest
 import torch
 
+from models import registry
 from models.extractor import DrivingExtractor
 from receiver.renderer import NoSourceError, Renderer
 
@@ -20,12 +23,20 @@ def pts(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def renderer() -> Renderer:
+def no_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The registry as on a checkout without trained weights: seeded, untrained models."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry, "WEIGHTS_DIR", tmp_path_factory.mktemp("no-weights"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def renderer(no_weights: None) -> Renderer:
     return Renderer("frontalizer-mobile")
 
 
 @pytest.fixture(scope="module")
-def extractor() -> DrivingExtractor:
+def extractor(no_weights: None) -> DrivingExtractor:
     return DrivingExtractor("frontalizer-mobile")
 
 

@@ -1,0 +1,334 @@
+"""`frontal evaluate`: models compared on held-out identities, on the same frames.
+
+For each validation clip of a prepared folder, source views are chosen from the clip as at
+inference (`sender.views.select_views`: the most frontal frame with open eyes plus the yaw
+extremes, "extremes"; or the furthest-point variant, "furthest"); the driving frames are the other
+valid frames, evenly spaced (at most `--max-frames`). Each driving record is built from the clip:
+the tracked 33 landmarks and, for models that use them, the model's own detector keypoints
+(+ Jacobians) and expression code run on the real frame, as a sender would. Every model renders
+the same frames through the receiver's `Renderer`; single-source models get the first (frontal)
+view. Metrics (`frontal.eval.metrics.measure`): PSNR, SSIM, MS-SSIM, VMAF (per clip sequence),
+FaceMesh landmark NME (output vs input, inter-ocular normalised) and the dlib identity distance
+(same person below 0.6), each overall and per |yaw| bucket (degrees, the input frame's head yaw).
+
+Model specs: `NAME` (the registry's weights; untrained fallback when none), `NAME=PATH` (a
+checkpoint), `NAME=untrained` (the seeded random model, for a trained-vs-untrained check).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from frontal.dataset import DEFAULT_VAL_PERCENT, is_validation
+from frontal.eval.metrics import ALL_METRICS, DEFAULT_YAW_EDGES, aggregate_by_bucket, measure
+from frontal.fsutil import atomic_write
+from sender.views import eye_openness, select_views
+
+log = logging.getLogger(__name__)
+
+VIEW_METHODS = ("extremes", "furthest")
+
+
+class ModelSpec(NamedTuple):
+    """A registry name, optional weights (`None`: the registry's; "untrained"; a path) and a label."""
+
+    name: str
+    weights: str | None
+    label: str
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        name, _, weights = text.partition("=")
+        if not name:
+            raise ValueError(f"model spec {text!r}: expected NAME, NAME=PATH or NAME=untrained")
+        return cls(name, weights or None, name if not weights else f"{name}[{_weights_tag(weights)}]")
+
+
+def _weights_tag(weights: str) -> str:
+    """A short tag for a weights path: "untrained", a file stem, or RUN/step-N for a run checkpoint."""
+    path = Path(weights)
+    if weights == "untrained" or path.stem != "model" or not path.parent.name.startswith("step-"):
+        return "untrained" if weights == "untrained" else path.stem
+    return f"{path.parent.parent.parent.name}/{path.parent.name}"
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    split: str = "val"
+    clips: int | None = None  # the N clips with the largest yaw range (None: all)
+    max_frames: int = 32
+    n_views: int = 3
+    view_methods: tuple[str, ...] = VIEW_METHODS
+    metrics: tuple[str, ...] = ALL_METRICS
+    yaw_edges: tuple[float, ...] = DEFAULT_YAW_EDGES
+    val_percent: int = DEFAULT_VAL_PERCENT
+    device: str = "cpu"
+
+
+class ClipFrames(NamedTuple):
+    """One clip's arrays for evaluation."""
+
+    name: str
+    crops: np.ndarray  # [T, 256, 256, 3] uint8
+    sup: np.ndarray  # [T, 33, 2]
+    yaw_deg: np.ndarray  # [T]
+    openness: np.ndarray  # [T]
+    valid: np.ndarray  # [T]
+    fps: float
+
+
+def list_clips(folder: Path, settings: EvalSettings) -> list[tuple[Path, float]]:
+    """(path, yaw range in rad) of the split's clips; the `clips` with the widest yaw range first."""
+    out = []
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            ident = str(z["identity_label"])
+            if settings.split != "all" and is_validation(ident, settings.val_percent) != (settings.split == "val"):
+                continue
+            yaw = z["pose"][:, 0][z["face_found"].astype(bool)]
+        out.append((path, float(yaw.max() - yaw.min()) if yaw.size else 0.0))
+    if settings.clips is not None:
+        out = sorted(out, key=lambda t: -t[1])[: settings.clips]
+    return out
+
+
+def load_clip(path: Path) -> ClipFrames:
+    with np.load(path, allow_pickle=False) as z:
+        crops, sup, pose = z["crops"], z["sup"].astype(np.float32), z["pose"].astype(np.float32)
+        found, marks, fps = z["face_found"].astype(bool), z["landmarks"].astype(np.float32), float(z["fps"])
+    valid = found & np.isfinite(sup).all(axis=(1, 2)) & (np.abs(sup) <= 1.5).all(axis=(1, 2))
+    openness = np.array([eye_openness(m) if v else 0.0 for m, v in zip(marks, valid)])
+    return ClipFrames(path.name.removesuffix(".npz"), crops, sup, np.degrees(pose[:, 0]), openness, valid, fps)
+
+
+def choose_frames(clip: ClipFrames, method: str, n_views: int, max_frames: int) -> tuple[list[int], np.ndarray]:
+    """(source view indices, driving frame indices) of one clip."""
+    views = select_views(np.radians(clip.yaw_deg), clip.openness, clip.valid, n=n_views, method=method)
+    rest = np.setdiff1d(np.flatnonzero(clip.valid), views)
+    if len(rest) > max_frames:
+        rest = rest[np.round(np.linspace(0, len(rest) - 1, max_frames)).astype(int)]
+    return views, rest
+
+
+def build_renderer(spec: ModelSpec, device: str) -> Any:
+    from models.registry import build_untrained, get_config
+    from receiver.renderer import Renderer
+
+    if spec.weights == "untrained":
+        return Renderer(build_untrained(get_config(spec.name)), device=device, name=spec.label)
+    return Renderer(spec.name, device=device, weights=spec.weights)
+
+
+def render_clip(renderer: Any, clip: ClipFrames, views: list[int], frames: np.ndarray) -> np.ndarray:
+    """The frames rendered from `views`, driven by the records built from the clip -> uint8 [n, H, W, 3]."""
+    from models.frames import image_to_tensor
+
+    f = renderer.driving_fields
+    renderer.reset()
+    limit = renderer.max_sources or len(views)
+    for v in views[:limit]:
+        renderer.add_source(clip.crops[v], sup=clip.sup[v] if f.n_sup else None)
+    out = np.empty((len(frames), *clip.crops.shape[1:]), np.uint8)
+    for i, t in enumerate(frames):
+        unsup = jac = expr = None
+        if f.n_unsup:
+            with torch.inference_mode():
+                u, j, e = renderer.model.extract(image_to_tensor(clip.crops[t], "driving", renderer.device))
+            unsup = u[0].cpu().numpy()
+            jac = None if j is None else j[0].cpu().numpy()
+            expr = None if e is None else e[0].clamp(0, 1).cpu().numpy()
+        out[i] = renderer.render(sup=clip.sup[t] if f.n_sup else None, unsup=unsup, jac=jac, expr=expr)
+    return out
+
+
+@dataclass
+class Accumulator:
+    """Per-frame values and yaw of one (model, view method)."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    yaw: list[float] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, report: Any, yaw: np.ndarray) -> None:
+        self.yaw.extend(float(y) for y in yaw)
+        for name, arr in report.per_frame_arrays().items():
+            self.values.setdefault(name, []).extend(float(x) for x in arr)
+        for name in ("identity", "nme"):
+            scores = getattr(report, name, None)
+            if scores is not None:
+                self.counts[f"{name}_no_face_output"] = self.counts.get(f"{name}_no_face_output", 0) + scores.n_no_face_dist
+                self.counts[f"{name}_no_face_input"] = self.counts.get(f"{name}_no_face_input", 0) + scores.n_no_face_ref
+
+    def summary(self, edges: Sequence[float]) -> dict[str, Any]:
+        yaw = np.asarray(self.yaw)
+        res: dict[str, Any] = {"frames": len(self.yaw), "render_s": round(self.seconds, 2), **self.counts,
+                               "overall": {}, "buckets": {}}
+        for name, vals in self.values.items():
+            v = np.asarray(vals, dtype=np.float64)
+            ok = ~np.isnan(v)
+            res["overall"][name] = {"mean": _num(v[ok].mean()) if ok.any() else None, "n": int(ok.sum())}
+            res["buckets"][name] = [{"lo": b.lo, "hi": b.hi, "n": b.n, "mean": _num(b.mean)}
+                                    for b in aggregate_by_bucket(v, yaw, edges)]
+        return res
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else round(float(x), 5)
+
+
+def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progress: bool = True) -> dict[str, Any]:
+    """Run every model on the same clips and frames; returns the JSON-able results."""
+    from frontal.eval.identity import FaceIdentity
+    from frontal.eval.landmarks import FaceMeshLandmarker
+
+    clips = list_clips(folder, settings)
+    if not clips:
+        raise ValueError(f"{folder}: no {settings.split} clips")
+    renderers = {s.label: build_renderer(s, settings.device) for s in specs}
+    acc = {(s.label, m): Accumulator() for s in specs for m in settings.view_methods}
+    ident = FaceIdentity() if "identity" in settings.metrics else None
+    mesh = FaceMeshLandmarker() if "nme" in settings.metrics else None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(clips) * len(specs) * len(settings.view_methods), desc="evaluate", mininterval=2.0)
+    used = []
+    try:
+        for path, _ in clips:
+            clip = load_clip(path)
+            if clip.valid.sum() < settings.n_views + 1:
+                continue
+            for method in settings.view_methods:
+                views, frames = choose_frames(clip, method, settings.n_views, settings.max_frames)
+                used.append({"clip": clip.name, "views": method, "source_frames": views,
+                             "source_yaw_deg": [round(float(clip.yaw_deg[v]), 1) for v in views],
+                             "frames": len(frames)})
+                ref = clip.crops[frames]
+                for spec in specs:
+                    t0 = time.perf_counter()
+                    dist = render_clip(renderers[spec.label], clip, views, frames)
+                    a = acc[(spec.label, method)]
+                    a.seconds += time.perf_counter() - t0
+                    report = measure(ref, dist, settings.metrics, clip.fps, identity_model=ident, landmarker=mesh)
+                    a.add(report, clip.yaw_deg[frames])
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if mesh is not None:
+            mesh.close()
+    return {
+        "settings": {**asdict(settings), "folder": str(folder)},
+        "models": {s.label: {"name": s.name, "weights": s.weights,
+                             "trained": s.weights != "untrained" and bool(renderers[s.label].trained)}
+                   for s in specs},
+        "clips": used,
+        "results": {s.label: {m: acc[(s.label, m)].summary(settings.yaw_edges) for m in settings.view_methods}
+                    for s in specs},
+    }
+
+
+LOWER_IS_BETTER = {"identity", "nme"}
+
+
+def format_tables(res: dict[str, Any]) -> str:
+    """Overall table (model x views, one column per metric) and per-|yaw|-bucket tables."""
+    metrics = [m for m in ALL_METRICS if any(m in v["overall"] for r in res["results"].values() for v in r.values())]
+    found = "nme" in metrics  # FaceMesh finds a face in the output: NME is over those frames only
+    lines = ["| model | views | frames | " + " | ".join(_head(m) for m in metrics)
+             + (" | face found in output |" if found else " |"),
+             "|---|---|---|" + "---|" * (len(metrics) + found)]
+    for label, per in res["results"].items():
+        for method, r in per.items():
+            cells = [_fmt(r["overall"].get(m, {}).get("mean")) for m in metrics]
+            if found:
+                cells.append(f"{1 - r.get('nme_no_face_output', 0) / max(r['frames'], 1):.0%}")
+            lines.append(f"| {label} | {method} | {r['frames']} | " + " | ".join(cells) + " |")
+    for m in metrics:
+        first = next(iter(next(iter(res["results"].values())).values()))
+        buckets = first["buckets"].get(m)
+        if not buckets:
+            continue
+        heads = [f"{b['lo']:g}-{b['hi']:g}°" for b in buckets]
+        lines += ["", f"{_head(m)} by |yaw|", "| model | views | " + " | ".join(heads) + " |",
+                  "|---|---|" + "---|" * len(heads)]
+        for label, per in res["results"].items():
+            for method, r in per.items():
+                cells = [f"{_fmt(b['mean'])} ({b['n']})" for b in r["buckets"].get(m, [])]
+                lines.append(f"| {label} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _head(m: str) -> str:
+    return {"psnr": "PSNR dB", "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF", "identity": "ID dist ↓",
+            "nme": "NME ↓"}.get(m, m)
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="frontal evaluate", description="compare models on held-out identities")
+    p.add_argument("--model", action="append", default=None,
+                   help="NAME, NAME=PATH or NAME=untrained; repeat to compare (default frontalizer-mobile)")
+    p.add_argument("--data", required=True, help="folder written by `frontal prepare` (with crops)")
+    p.add_argument("--split", choices=("val", "train", "all"), default="val")
+    p.add_argument("--clips", type=int, help="only the N clips with the widest yaw range")
+    p.add_argument("--max-frames", type=int, default=32, help="driving frames per clip (default %(default)s)")
+    p.add_argument("--views", default="extremes,furthest", help="view choices, comma-separated")
+    p.add_argument("--n-views", type=int, default=3)
+    p.add_argument("--metrics", default=",".join(ALL_METRICS), help="comma-separated subset of %(default)s")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--json", help="write the full results here")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite --json")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from models.registry import model_names
+
+    try:
+        specs = [ModelSpec.parse(s) for s in (args.model or ["frontalizer-mobile"])]
+        for s in specs:
+            if s.name not in model_names():
+                raise ValueError(f"unknown model {s.name!r}; known: {', '.join(model_names())}")
+            if s.weights not in (None, "untrained") and not Path(s.weights).is_file():
+                raise ValueError(f"weights file not found: {s.weights}")
+        methods = tuple(m.strip() for m in args.views.split(",") if m.strip())
+        bad = [m for m in methods if m not in VIEW_METHODS]
+        metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+        bad += [m for m in metrics if m not in ALL_METRICS]
+        if bad:
+            raise ValueError(f"unknown view method or metric: {', '.join(bad)}")
+        if args.json and Path(args.json).exists() and not args.force:
+            raise ValueError(f"{args.json} exists (use -f to overwrite)")
+        if not Path(args.data).is_dir():
+            raise ValueError(f"{args.data}: not a folder")
+        settings = EvalSettings(args.split, args.clips, args.max_frames, args.n_views, methods, metrics,
+                                device=args.device)
+        res = evaluate(specs, Path(args.data), settings, progress=not args.no_progress)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"frontal evaluate: {exc}", file=sys.stderr)
+        return 1
+    print(format_tables(res))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.json, (json.dumps(res, indent=1) + "\n").encode())
+    return 0
