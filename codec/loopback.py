@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from codec.errors import CodecError
-from codec.fields import FieldSet
+from codec.fields import DrivingRecord, FieldSet
 from codec.stream import StreamDecoder, StreamEncoder
 from codec.tables import Tables, load_tables
 from codec.wire import OVERHEAD_BITS
@@ -64,11 +64,14 @@ class CodingStats:
     bits: list[int] = field(default_factory=list, repr=False)
 
 
-def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Tables, mode: str, fps: float, hysteresis: float = 0.0) -> CodingStats:
-    """Encode and decode `records`; compare the decoded sup landmarks with `truth` [T,n,2]."""
+def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Tables, mode: str, fps: float, hysteresis: float = 0.0) -> tuple[CodingStats, list[DrivingRecord]]:
+    """Encode and decode `records`; compare the decoded sup landmarks with `truth` [T,n,2].
+
+    Returns the statistics and the decoded records (what a receiver renders)."""
     enc = StreamEncoder(fields, tables, mode=mode, fps=fps, hysteresis=hysteresis)
     dec = StreamDecoder(fields, tables)
     bits, payload, groups, errs = [], [], [], []
+    decoded: list[DrivingRecord] = []
     t_enc = t_dec = 0.0
     intra = 0
     for i, rec in enumerate(records):
@@ -83,13 +86,14 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
         bits.append(ef.bits)
         payload.append(ef.payload_bits)
         groups.append(ef.group_bits)
+        decoded.append(df.record)
         if fields.n_sup:
             errs.append(np.linalg.norm((df.record.sup - truth[i]) * (CROP / 2), axis=-1))
     n = len(records)
     group_mean = {k: float(np.mean([g[k] for g in groups])) for k in groups[0]} if groups else {}
     e = np.concatenate(errs) if errs else np.zeros(1)
     bpf = float(np.mean(bits))
-    return CodingStats(
+    stats = CodingStats(
         mode=mode,
         fps=fps,
         frames=n,
@@ -111,6 +115,7 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
         landmark_error_px_max=float(e.max()),
         bits=bits,
     )
+    return stats, decoded
 
 
 CompareFn = Callable[[Any, list, FieldSet, Tables, float], dict[str, Any]]
@@ -154,7 +159,8 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
         if extractor is not None:
             out.setdefault("extractor_ms_per_frame", {})[key] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
         truth = np.stack(c.sup)
-        out["coding"][key] = {m: asdict(code_sequence(recs, truth, fields, tables, m, fps, hysteresis)) for m in modes}
+        coded = {m: code_sequence(recs, truth, fields, tables, m, fps, hysteresis) for m in modes}
+        out["coding"][key] = {m: asdict(stats) for m, (stats, _) in coded.items()}
         if compare is not None and key == "15fps":
             out["comparison"] = cmp = compare(c, recs, fields, tables, fps)
             fr = cmp["frontal"]
@@ -162,12 +168,12 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
                              "render_ms_per_frame": fr["render_ms_mean"], "render_fps": fr["render_fps_mean"],
                              "psnr": fr["quality"].get("psnr"), "ssim": fr["quality"].get("ssim"), "side_by_side": cmp["side_by_side"]}
         elif render_model and key == "15fps":
-            out["render"] = render_clip(c, recs, fields, tables, modes[-1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4")
+            out["render"] = render_clip(c, coded[modes[-1]][1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4")
     return out
 
 
-def render_clip(clip: Any, recs: list, fields: FieldSet, tables: Tables, mode: str, fps: float, model: str, video_out: Path) -> dict[str, Any]:
-    """Decode the coded stream, render it from the clip's own source views, write input | render."""
+def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str, video_out: Path) -> dict[str, Any]:
+    """Render the decoded stream from the clip's own source views, write input | render."""
     from frontal.eval.fidelity import psnr, ssim
     from frontal.pipeline import clip_views
     from frontal.videoout import write_mp4
@@ -177,11 +183,8 @@ def render_clip(clip: Any, recs: list, fields: FieldSet, tables: Tables, mode: s
     views = clip_views(clip, n=3)
     for i in views:
         renderer.add_source(clip.images[i], clip.sup[i])
-    enc = StreamEncoder(fields, tables, mode=mode, fps=fps)
-    dec = StreamDecoder(fields, tables)
     frames, times = [], []
-    for i, rec in enumerate(recs):
-        r = dec.decode(enc.encode(rec, timestamp_ms=int(i * 1000 / fps)).packet).record
+    for r in decoded:
         t0 = time.perf_counter()
         frames.append(renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr))
         times.append((time.perf_counter() - t0) * 1000)
