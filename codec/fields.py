@@ -12,8 +12,18 @@ The record is quantized as groups of integers, in this order on the wire:
     jac    4*n_unsup       Jacobians,                                          16 bits in [-15, 15]
     expr   n_expr          expression code,                                    10 bits in [-1, 1]
 
-These are the first paper's bit depths (§4.3); the mean's is ours (the paper leaves it open):
-10 bits is a quarter of a pixel of the 256 crop, finer than the 8-bit relative positions need.
+These are the first paper's bit depths (§4.3), used by the `paper` coding mode; the mean's is ours
+(the paper leaves it open): 10 bits is a quarter of a pixel of the 256 crop, finer than the 8-bit
+relative positions need.
+
+The `predictive` mode (ours) quantizes two groups more coarsely (`PREDICTIVE_BITS`):
+
+    unsup   8 bits   the supervised landmarks' precision: a step of 1/127.5 of the crop half-width,
+                     1.0 px of the 256 crop (12 bits is 1/16 px, far below the detector's accuracy)
+    expr    7 bits   a step of 0.016 on [-1, 1]
+
+Measured on validation clips with the shipped model (docs/bitstream.md "Predictive-mode bit
+depths"): the rendered frames change by less than the 8-bit rounding of the output image.
 """
 from __future__ import annotations
 
@@ -49,6 +59,15 @@ GROUP_BITS: dict[str, tuple[int, float, float]] = {
     "jac": (16, -15.0, 15.0),
     "expr": (10, -1.0, 1.0),
 }
+
+# The predictive mode's depths: only unsup and expr differ from the paper's.
+PREDICTIVE_BITS: dict[str, tuple[int, float, float]] = {
+    **GROUP_BITS,
+    "unsup": (8, -1.0, 1.0),
+    "expr": (7, -1.0, 1.0),
+}
+
+MODE_BITS: dict[str, dict[str, tuple[int, float, float]]] = {"paper": GROUP_BITS, "predictive": PREDICTIVE_BITS}
 
 FIELD_NAMES = ("sup", "unsup", "jac", "expr")
 
@@ -97,7 +116,12 @@ class FieldSet:
             parts.append(f"expr{self.n_expr}")
         return "+".join(parts)
 
-    def groups(self) -> tuple[GroupSpec, ...]:
+    def groups(self, mode: str = "paper") -> tuple[GroupSpec, ...]:
+        """The quantized groups in wire order, with the bit depths of coding `mode`."""
+        try:
+            bits = MODE_BITS[mode]
+        except KeyError:
+            raise ValueError(f"unknown coding mode '{mode}' (choose {', '.join(MODE_BITS)})") from None
         sizes = {
             "mean": 2,
             "sup": 2 * self.n_sup,
@@ -106,7 +130,7 @@ class FieldSet:
             "expr": self.n_expr,
         }
         return tuple(
-            GroupSpec(name, size, *GROUP_BITS[name]) for name, size in sizes.items() if size > 0
+            GroupSpec(name, size, *bits[name]) for name, size in sizes.items() if size > 0
         )
 
     @property

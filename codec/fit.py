@@ -18,8 +18,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from codec.errors import CodecError
-from codec.fields import GROUP_BITS, DrivingRecord, FieldSet
-from codec.frame_coder import CoderState, FrameCoder
+from codec.fields import DrivingRecord, FieldSet
+from codec.frame_coder import MODES, CoderState, FrameCoder
 from codec.quant import Quantizer
 from codec.tables import DEFAULT_TABLES, TABLES_FORMAT, TABLES_VERSION, Tables, prefix_key, save_tables
 
@@ -121,38 +121,43 @@ FitData = list[tuple[list[DrivingRecord], float]]  # clips: (records, fps)
 def fit_doc(datasets: dict[FieldSet, FitData], intra_period_s: float = 1.0, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit tables for one or more field sets; the histograms are pooled over all of them."""
     doc = default_doc()
-    prepared: list[tuple[FieldSet, Quantizer, list[np.ndarray], list[int]]] = []
+    # Each field set is fitted once per distinct quantization: the paper mode's depths and the
+    # predictive mode's (`codec.fields.MODE_BITS`); field sets whose depths agree share one entry.
+    prepared: list[tuple[FieldSet, str, Quantizer, list[np.ndarray], list[int]]] = []
     frames = 0
     for fields, clips in datasets.items():
-        quant = Quantizer(fields)
         kept = [(recs, fps) for recs, fps in clips if len(recs) >= 3]
         if not kept:
             raise CodecError(f"no clip with at least 3 frames to fit {fields.name} on")
-        seqs = [np.stack([quant.quantize(r) for r in recs]) for recs, _ in kept]
         periods = [max(1, int(round(fps * intra_period_s))) for _, fps in kept]
-        doc["fieldsets"][prefix_key(fields)] = _fit_predictor(seqs, periods, quant)
-        prepared.append((fields, quant, seqs, periods))
-        frames += sum(len(s) for s in seqs)
-    # Histograms: run the actual coders over the data.
+        for mode in MODES:
+            quant = Quantizer(fields, mode=mode)
+            seqs = [np.stack([quant.quantize(r) for r in recs]) for recs, _ in kept]
+            key = prefix_key(fields, mode)
+            if key not in doc["fieldsets"]:
+                doc["fieldsets"][key] = _fit_predictor(seqs, periods, quant)
+            prepared.append((fields, mode, quant, seqs, periods))
+        frames += sum(len(recs) for recs, _ in kept)
+    # Histograms: run the actual coders over the data (each on its own mode's quantization).
     tables = Tables(doc)
     alphabet = 2 * RADIUS + 2
     bucket_hist = np.zeros((N_BUCKETS, alphabet))
     paper_hist: dict[str, dict[str, np.ndarray]] = {}
-    for fields, quant, seqs, periods in prepared:
-        pred, paper = FrameCoder(fields, tables, "predictive"), FrameCoder(fields, tables, "paper")
+    for fields, mode, quant, seqs, periods in prepared:
+        coder = FrameCoder(fields, tables, mode)
         for s, period in zip(seqs, periods):
             flags = intra_flags(len(s), period)
-            st_pred, st_paper = CoderState(), CoderState()
+            state = CoderState()
             for t in range(len(s)):
                 intra = bool(flags[t])
-                vals, _, a_norm, bucket = pred.analyze(s[t], st_pred, intra)
-                np.add.at(bucket_hist, (bucket, _symbol(vals)), 1)
-                pred._advance(st_pred, s[t], a_norm, intra)
-                vals, _, a_norm, _ = paper.analyze(s[t], st_paper, intra)
-                for g in fields.groups():
-                    h = paper_hist.setdefault(g.name, {"inter": np.zeros(alphabet), "intra": np.zeros(alphabet)})
-                    np.add.at(h["intra" if intra else "inter"], _symbol(vals[quant.slices[g.name]]), 1)
-                paper._advance(st_paper, s[t], a_norm, intra)
+                vals, _, a_norm, bucket = coder.analyze(s[t], state, intra)
+                if mode == "predictive":
+                    np.add.at(bucket_hist, (bucket, _symbol(vals)), 1)
+                else:
+                    for g in quant.groups:
+                        h = paper_hist.setdefault(g.name, {"inter": np.zeros(alphabet), "intra": np.zeros(alphabet)})
+                        np.add.at(h["intra" if intra else "inter"], _symbol(vals[quant.slices[g.name]]), 1)
+                coder._advance(state, s[t], a_norm, intra)
     ladder = doc["ladder_q8"]
     doc["bucket_freqs"] = [_smoothed(bucket_hist[i], ladder[i] / 256.0) for i in range(N_BUCKETS)]
     for name, kinds in paper_hist.items():
@@ -162,7 +167,7 @@ def fit_doc(datasets: dict[FieldSet, FitData], intra_period_s: float = 1.0, prov
     doc["provenance"] = {
         "fitted": True,
         "frames": frames,
-        "clips": max(len(seqs) for _, _, seqs, _ in prepared),
+        "clips": max(len(seqs) for _, _, _, seqs, _ in prepared),
         "fieldsets": [f.name for f in datasets],
         "intra_period_s": intra_period_s,
         **(provenance or {}),
@@ -196,13 +201,16 @@ def _regression_q12(r: np.ndarray) -> np.ndarray:
 
 
 # ---- data loading ---------------------------------------------------------------------------------
-def load_prepared(folder: Path, split: str, fields: FieldSet = FieldSet(n_sup=33), extractor: Any = None) -> tuple[FitData, list[str]]:
+def load_prepared(folder: Path, split: str, fields: FieldSet = FieldSet(n_sup=33), extractor: Any = None,
+                  smoothing: Any = None) -> tuple[FitData, list[str]]:
     """Clips of one split ("train" or "val", by identity) from a `frontal prepare` folder, as records.
 
     A clip is cut at frames without a face, so no residual spans a tracking gap. Fields beyond the
     tracker's landmarks (unsup, jac, expr) come from `extractor` (a model's DrivingExtractor) run on
-    the clip's cached face-tube crops.
+    the clip's cached face-tube crops, smoothed over time as the sender does (`smoothing`: a
+    `sender.smoothing.SmoothingConfig`, default `SmoothingConfig.default()`).
     """
+    from sender.smoothing import DrivingSmoother, SmoothingConfig
     from frontal.dataset import is_validation
 
     clips: FitData = []
@@ -232,6 +240,8 @@ def load_prepared(folder: Path, split: str, fields: FieldSet = FieldSet(n_sup=33
                     rec.jac = code.jac[k] if fields.jacobians and code.jac is not None else None
                     rec.expr = code.expr[k] if fields.n_expr and code.expr is not None else None
                 recs.append(rec)
+            if code is not None:
+                recs = DrivingSmoother(smoothing if smoothing is not None else SmoothingConfig.default(), fps).run(recs)
             clips.append((recs, fps))
             names.append(path.stem)
     return clips, names
@@ -251,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_TABLES, help="tables file to write (default: the shipped one)")
     ap.add_argument("--model", default=None, help="also fit the field set this registered model declares (needs crops and its weights)")
     ap.add_argument("--intra-period", type=float, default=1.0, help="seconds between intra frames (default 1)")
+    ap.add_argument("--no-smoothing", action="store_true", help="fit the detector's raw keypoints/expression (the sender smooths them by default)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.data.is_dir():
@@ -268,9 +279,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from models.extractor import DrivingExtractor
             from models.registry import has_weights
 
+            from dataclasses import asdict
+
+            from sender.smoothing import SmoothingConfig
+
+            smoothing = SmoothingConfig.off() if args.no_smoothing else SmoothingConfig.default()
             fields = model_fields(args.model)
-            datasets[fields] = load_prepared(args.data, "train", fields, DrivingExtractor(args.model))[0]
+            datasets[fields] = load_prepared(args.data, "train", fields, DrivingExtractor(args.model), smoothing)[0]
             provenance["model"] = args.model
+            provenance["smoothing"] = asdict(smoothing)
             provenance["model_trained"] = bool(has_weights(args.model))
         doc = fit_doc(datasets, args.intra_period, provenance)
     except (CodecError, ValueError) as exc:

@@ -68,8 +68,8 @@ class FrameCoder:
             raise ValueError(f"unknown mode '{mode}' (choose {', '.join(MODES)})")
         self.mode = mode
         self.fields = fields
-        self.quantizer = Quantizer(fields)
-        self.ft: FieldTables = tables.for_fields(fields)
+        self.quantizer = Quantizer(fields, mode=mode)
+        self.ft: FieldTables = tables.for_fields(fields, mode)
         self.radius = tables.radius
         self.escape = 2 * tables.radius + 1
         self.group_index = self.quantizer.group_of()

@@ -121,7 +121,7 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
 CompareFn = Callable[[Any, list, FieldSet, Tables, float], dict[str, Any]]
 
 
-def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float, render_model: Optional[str] = None, out_dir: Path = Path("reports"), compare: Optional[CompareFn] = None) -> dict[str, Any]:
+def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float, render_model: Optional[str] = None, out_dir: Path = Path("reports"), compare: Optional[CompareFn] = None, smoothing: Any = None) -> dict[str, Any]:
     """Track, code (both frame rates) and, with `render_model`, render the 15 FPS stream; with
     `compare` (e.g. `frontal.report.compare_clip`), hand the 15 FPS clip to it instead of rendering."""
     from frontal.pipeline import records as make_records
@@ -155,7 +155,7 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
         extractor = DrivingExtractor(render_model)
     for (fps, c), key in zip(variants, names):
         t0 = time.perf_counter()
-        recs = make_records(c, fields, extractor)
+        recs = make_records(c, fields, extractor, smoothing)
         if extractor is not None:
             out.setdefault("extractor_ms_per_frame", {})[key] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
         truth = np.stack(c.sup)
@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip")
     ap.add_argument("--hysteresis", type=float, default=0.0, help="encoder-side hysteresis in quantization steps (0 = plain rounding)")
     ap.add_argument("--tables", type=Path, default=None, help="tables file (default: the shipped one)")
+    ap.add_argument("--no-smoothing", action="store_true", help="code the detector's raw keypoints/expression (default: smoothed as the sender does, sender/smoothing.py)")
     ap.add_argument("--render", action="store_true", help="also render the decoded stream with the model and write a side-by-side video")
     ap.add_argument("--model", default=None, help="model to render with (default: the registry's default)")
     ap.add_argument("--out", type=Path, default=Path("reports"), help="folder for side-by-side videos (default reports/)")
@@ -363,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             fields = model_fields(model) if args.render else default_fields(model)
         tables = load_tables(args.tables)
+        from sender.smoothing import SmoothingConfig
+
+        smoothing = SmoothingConfig.off() if args.no_smoothing else SmoothingConfig.default()
         modes = ("paper", "predictive") if args.mode == "both" else (args.mode,)
         compare = None
         if comparing:
@@ -389,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.quiet and len(videos) > 1:
                 print(f"[{k + 1}/{len(videos)}] {v}", file=sys.stderr)
             try:
-                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis, model if args.render else None, args.out, compare))
+                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis, model if args.render else None, args.out, compare, smoothing))
             except (CodecError, ValueError, EvalError) as exc:
                 if len(videos) == 1:
                     raise
@@ -417,6 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "landmark_error_px": s15["landmark_error_px_mean"],
         "tables": tables.digest[:16],
         "hysteresis": args.hysteresis,
+        "smoothing": not args.no_smoothing,
         "summary": summary,
         "clips": [_strip_bits(c) for c in clips],
         "failed": failed,

@@ -1,7 +1,7 @@
 """Uniform scalar quantization of driving records to integer vectors, and back.
 
 `Quantizer.quantize` turns a `DrivingRecord` into one int64 vector laid out as
-`FieldSet.groups()`; `dequantize` inverts it. Positions are coded relative to the *decoded* mean,
+`FieldSet.groups(mode)` (the coding mode sets the bit depths); `dequantize` inverts it. Positions are coded relative to the *decoded* mean,
 so the mean's own quantization error never adds to the landmarks'.
 
 Optional hysteresis (`hysteresis > 0.5`, in quantization steps): a value keeps its previous level
@@ -29,9 +29,10 @@ def _dq(q: np.ndarray, g: GroupSpec) -> np.ndarray:
 class Quantizer:
     """Record <-> integer vector for one field set."""
 
-    def __init__(self, fields: FieldSet, hysteresis: float = 0.0) -> None:
+    def __init__(self, fields: FieldSet, hysteresis: float = 0.0, mode: str = "paper") -> None:
         self.fields = fields
-        self.groups = fields.groups()
+        self.mode = mode
+        self.groups = fields.groups(mode)
         self.hysteresis = float(hysteresis)
         self.slices: dict[str, slice] = {}
         start = 0

@@ -65,7 +65,7 @@ class StreamEncoder:
         self.fields = fields
         self.tables = tables or load_tables()
         self.coder = FrameCoder(fields, self.tables, mode)
-        self.quantizer = Quantizer(fields, hysteresis=hysteresis)
+        self.quantizer = Quantizer(fields, hysteresis=hysteresis, mode=mode)
         self.mode = mode
         self.fps = fps
         self.intra_period = max(1, min(wire.MAX_DEPENDENCY, int(round(fps * intra_period_s))))
@@ -107,7 +107,6 @@ class StreamDecoder:
         self.fields = fields
         self.tables = tables or load_tables()
         self.coders = {m: FrameCoder(fields, self.tables, m) for m in wire.MODE_IDS}
-        self.quantizer = Quantizer(fields)
         self.state = CoderState()
         self.last_seq: Optional[int] = None
         self.intra_seq: Optional[int] = None
@@ -137,4 +136,4 @@ class StreamDecoder:
         self.mode = pkt.mode
         if pkt.intra:
             self.intra_seq = pkt.seq
-        return DecodedFrame(self.quantizer.dequantize(q), pkt.seq, pkt.timestamp_ms, pkt.intra, q)
+        return DecodedFrame(self.coders[pkt.mode].quantizer.dequantize(q), pkt.seq, pkt.timestamp_ms, pkt.intra, q)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from codec.errors import CodecError
-from codec.fields import FieldSet
+from codec.fields import GROUP_BITS, FieldSet
 from frontal.fsutil import atomic_write
 
 TABLES_FORMAT = "frontal-tables"
@@ -80,7 +80,7 @@ class Tables:
         alphabet = 2 * self.radius + 2
         if self.bucket_freqs.shape != (len(self.ladder_q8), alphabet):
             raise CodecError(f"{source}: bucket_freqs shape {self.bucket_freqs.shape} != {(len(self.ladder_q8), alphabet)}")
-        self._cache: dict[FieldSet, FieldTables] = {}
+        self._cache: dict[tuple[FieldSet, str], FieldTables] = {}
 
     @property
     def digest(self) -> str:
@@ -92,13 +92,14 @@ class Tables:
         """A 32-bit id of this table set, carried in recorded files' headers."""
         return int(self.digest[:8], 16)
 
-    def for_fields(self, fields: FieldSet) -> FieldTables:
-        if fields not in self._cache:
-            self._cache[fields] = self._build(fields)
-        return self._cache[fields]
+    def for_fields(self, fields: FieldSet, mode: str = "paper") -> FieldTables:
+        """The parameters for `fields` quantized as coding `mode` does (`FieldSet.groups(mode)`)."""
+        if (fields, mode) not in self._cache:
+            self._cache[(fields, mode)] = self._build(fields, mode)
+        return self._cache[(fields, mode)]
 
-    def _build(self, fields: FieldSet) -> FieldTables:
-        groups = fields.groups()
+    def _build(self, fields: FieldSet, mode: str) -> FieldTables:
+        groups = fields.groups(mode)
         n = fields.size
         sizes = [g.size for g in groups]
         # Longest fitted prefix of groups (e.g. "mean+sup33") whose coefficients apply verbatim:
@@ -138,12 +139,15 @@ class Tables:
 
 
 def _group_key(group: Any, fields: FieldSet) -> str:
-    return {"mean": "mean", "sup": f"sup{fields.n_sup}", "unsup": f"unsup{fields.n_unsup}", "jac": "jac", "expr": f"expr{fields.n_expr}"}[group.name]
+    """e.g. 'sup33'; a depth other than the paper's is appended: 'unsup10q8' (8-bit unsup)."""
+    key = {"mean": "mean", "sup": f"sup{fields.n_sup}", "unsup": f"unsup{fields.n_unsup}", "jac": "jac", "expr": f"expr{fields.n_expr}"}[group.name]
+    return key if group.bits == GROUP_BITS[group.name][0] else f"{key}q{group.bits}"
 
 
-def prefix_key(fields: FieldSet) -> str:
-    """The fieldsets key for a whole field set, e.g. 'mean+sup33'."""
-    return "+".join(_group_key(g, fields) for g in fields.groups())
+def prefix_key(fields: FieldSet, mode: str = "paper") -> str:
+    """The fieldsets key for a whole field set quantized as `mode` does, e.g. 'mean+sup33' or
+    'mean+sup33+unsup10q8+expr16q7' (the predictive mode's depths)."""
+    return "+".join(_group_key(g, fields) for g in fields.groups(mode))
 
 
 def canonical_json(doc: dict[str, Any]) -> str:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from codec.fields import DrivingRecord, FieldSet
 from sender.views import eye_openness, select_views
+
+if TYPE_CHECKING:
+    from sender.smoothing import SmoothingConfig
 
 
 @dataclass
@@ -63,8 +66,14 @@ def clip_views(clip: TrackedClip, n: int = 3, method: str = "extremes") -> list[
     return select_views(yaw, openness, np.asarray(clip.found), n=n, method=method)
 
 
-def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None) -> list[DrivingRecord]:
-    """Driving records for each frame: sup from the tracker; unsup/jac/expr from the model's extractor."""
+def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None,
+            smoothing: SmoothingConfig | None = None) -> list[DrivingRecord]:
+    """Driving records for each frame: sup from the tracker; unsup/jac/expr from the model's extractor,
+    smoothed over time by `smoothing` (default `SmoothingConfig.default()`; `SmoothingConfig.off()`
+    for the detector's raw output). The filter restarts after frames without a face."""
+    from sender.smoothing import DrivingSmoother, SmoothingConfig
+
+    smoother = DrivingSmoother(smoothing if smoothing is not None else SmoothingConfig.default(), clip.fps)
     out = []
     for i, sup in enumerate(clip.sup):
         rec = DrivingRecord(sup=sup if fields.n_sup else None)
@@ -75,6 +84,8 @@ def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None
             rec.unsup = unsup if fields.n_unsup else None
             rec.jac = jac if fields.jacobians else None
             rec.expr = expr if fields.n_expr else None
+            if not clip.found[i]:
+                smoother.reset()
+            rec = smoother(rec)
         out.append(rec)
     return out
-

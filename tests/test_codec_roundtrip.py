@@ -43,16 +43,32 @@ def test_round_trip_is_exact_in_the_quantized_domain(fields: FieldSet, mode: str
     tables = load_tables()
     enc = StreamEncoder(fields, tables, mode=mode, fps=15)
     dec = StreamDecoder(fields, tables)
-    quant = Quantizer(fields)
+    quant = Quantizer(fields, mode=mode)
+    steps = {g.name: g.step for g in fields.groups(mode)}
     for rec in make_records(fields):
         ef = enc.encode(rec)
         df = dec.decode(ef.packet)
         np.testing.assert_array_equal(df.q, ef.q)
         np.testing.assert_array_equal(df.q, quant.quantize(rec))
         back = quant.dequantize(df.q)
-        if fields.n_sup:
-            # positions: the rel step is 2/255; error at most half a step per coordinate
-            assert np.abs(back.sup - rec.sup).max() <= (1.0 / 255) + 1e-6
+        np.testing.assert_array_equal(df.record.unsup if fields.n_unsup else 0, back.unsup if fields.n_unsup else 0)
+        # every value within half a step of its group (positions: of the relative step; the
+        # decoded mean they are relative to is exact in the decoder too)
+        for name in ("sup", "unsup", "expr"):
+            if getattr(fields, f"n_{name}"):
+                err = np.abs(getattr(back, name) - getattr(rec, name)).max()
+                assert err <= steps[name] / 2 + 1e-6, (name, err)
+
+
+def test_predictive_mode_quantizes_model_fields_coarser() -> None:
+    """The paper's depths in paper mode; 8-bit keypoints and 7-bit expression in predictive mode."""
+    fields = FieldSet(n_sup=33, n_unsup=10, n_expr=16)
+    paper = {g.name: g.bits for g in fields.groups("paper")}
+    pred = {g.name: g.bits for g in fields.groups("predictive")}
+    assert paper == {"mean": 10, "sup": 8, "unsup": 12, "expr": 10}
+    assert pred == {"mean": 10, "sup": 8, "unsup": 8, "expr": 7}
+    with pytest.raises(ValueError, match="unknown coding mode"):
+        fields.groups("lossy")
 
 
 def test_intra_period_and_request() -> None:

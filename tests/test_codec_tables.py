@@ -16,11 +16,11 @@ from codec.fields import FieldSet
 from codec.frame_coder import CoderState, FrameCoder
 from codec.tables import DEFAULT_TABLES, Tables, load_tables
 
-TABLES_SHA256 = "35f38f026338eacc31a130ecb5ea5d0ebe379b7124b0286f0f94c18339d32932"
+TABLES_SHA256 = "77a68a0563c1afcc8a53c8038289672c3ad2c97421d98b0217b6e5f87dcfc07b"
 GOLDEN_PACKETS = {
     # sha256 of the payloads of tests/expected/golden_q.json coded with the shipped tables
     "paper": "2fefca0adb414e493a5190005f48047a82084fa7b942326d43acd65b92c58e37",
-    "predictive": "1d0ab98a9ded5c43c85678728b788c5aeac9136e29129c102da1a064cedc6713",
+    "predictive": "01ec451f074171c3ef64b6661538ccb48c6600508c4bd772f3daaa3a43305f62",
 }
 GOLDEN = Path(__file__).parent / "expected" / "golden_q.json"
 
@@ -53,6 +53,12 @@ def test_both_ends_build_identical_models() -> None:
     fa, fb = a.for_fields(fields), b.for_fields(fields)
     assert fa.inter.coef_q12.tobytes() == fb.inter.coef_q12.tobytes()
     assert fa.fitted == ("mean", "sup", "unsup", "expr")  # the default model's field set is fitted
+    # ... at both modes' depths (the predictive mode's are coarser: its own layout and deviations)
+    fp = a.for_fields(fields, "predictive")
+    assert fp.fitted == ("mean", "sup", "unsup", "expr")
+    assert not np.array_equal(fp.layout, fa.layout)
+    tail = slice(2 + 66, None)  # unsup and expr, after the mean and the 33 landmarks
+    assert fp.layout[tail].max() <= 255 and fa.layout[tail].max() > 255
     assert a.for_fields(FieldSet(n_sup=33)).fitted == ("mean", "sup")
 
 
