@@ -4,9 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codec import wire
 from codec.fields import DrivingRecord, FieldSet
-from codec.stream import StreamEncoder
+from codec.stream import MissingReference, StreamDecoder, StreamEncoder
 from frontal.call.messages import (
+    COMPACT_TYPE,
+    CompactContext,
     MAX_CONTROL_TEXT,
     VIEW_CHUNK_BYTES,
     FieldSpec,
@@ -15,11 +18,15 @@ from frontal.call.messages import (
     ViewAssembler,
     ViewStart,
     chunk_count,
+    VIEW_MESSAGE_BYTES,
     encode_control,
+    pack_compact,
     pack_driving,
     parse_control,
+    unpack_compact,
     unpack_driving,
     view_chunks,
+    view_messages,
 )
 from frontal.call.receiver_side import ReceiverSide
 from frontal.call.render import LandmarkFrameRenderer
@@ -29,13 +36,243 @@ from frontal.call.stats import CallStats, SeqCounter
 
 def test_bundles_round_trip_and_single_packets_pass_as_is() -> None:
     a, b = b"\xf1" + bytes(10), b"\xf1" + bytes(20)
-    assert pack_driving([a]) == a and unpack_driving(a) == [a]
-    bundle = pack_driving([a, b])
+    assert pack_driving([a], compact=False) == a and unpack_driving(a) == [a]
+    bundle = pack_driving([a, b], compact=False)
     assert len(bundle) == 2 + 2 + len(a) + len(b)
     assert unpack_driving(bundle) == [a, b]
     for bad in (b"", b"\xb1", b"\xb1\x02\x05abc", bundle + b"x", b"\xb1\x09"):
         with pytest.raises(ValueError):
             unpack_driving(bad)
+
+
+def _stream(n: int, seed: int = 0, mode: str = "predictive", fps: float = 15, seq0: int = 0,
+            ts0: int = 0, gaps: dict[int, int] | None = None) -> list[bytes]:
+    """n consecutive codec packets (an intra frame every second at `fps`)."""
+    enc = StreamEncoder(FieldSet(n_sup=33), mode=mode, fps=fps)
+    enc.seq = seq0
+    rng = np.random.default_rng(seed)
+    sup = rng.uniform(-0.4, 0.4, (33, 2)).astype(np.float32)
+    out, ts = [], ts0
+    for i in range(n):
+        ts += (gaps or {}).get(i, 67)
+        out.append(enc.encode(DrivingRecord(sup=sup + rng.normal(0, 0.01, sup.shape).astype(np.float32)),
+                              timestamp_ms=ts & 0xFFFF).packet)
+    return out
+
+
+class _Receiver:
+    """Follows a stream as ReceiverSide does: the compact context from what it has rebuilt."""
+
+    def __init__(self, mode: str = "predictive") -> None:
+        self.context = CompactContext(mode)
+
+    def receive(self, message: bytes) -> list[bytes]:
+        packets = unpack_driving(message, self.context)
+        for p in map(wire.unpack, packets):
+            self.context.newest_seq = p.seq
+            if p.intra:
+                self.context.intra_seq = p.seq
+        return packets
+
+
+@pytest.mark.parametrize("mode", ["predictive", "paper"])
+def test_compact_bundles_round_trip_exactly(mode: str) -> None:
+    # across the seq and timestamp wraps, intra frames anywhere in a message, a long gap in time
+    packets = _stream(150, mode=mode, fps=15, seq0=65400, ts0=65400, gaps={5: 300, 6: 40000})
+    assert any(wire.unpack(p).intra for p in packets[1:])
+    for n in (1, 2, 3, 4):
+        rx = _Receiver(mode)
+        rx.context.newest_seq = 65399
+        for i in range(0, len(packets) - n + 1, n):
+            group = packets[i: i + n]
+            message = pack_driving(group)
+            assert message[0] >> 6 == COMPACT_TYPE >> 6 == 1
+            assert rx.receive(message) == group
+            if n == 2 and all(len(wire.unpack(p).payload) < 128 for p in group):
+                # 4 bytes of header, a 1-byte length and a 1-byte timestamp delta (2-3 for a long gap)
+                delta = (wire.unpack(group[1]).timestamp_ms - wire.unpack(group[0]).timestamp_ms) & 0xFFFF
+                extra = 1 if delta < 128 else 2 if delta < 16384 else 3
+                assert len(message) == sum(len(p) for p in group) - 2 * 9 + 5 + extra
+    assert len(pack_driving(packets[:1])) == len(packets[0]) - 5  # one frame: 4 bytes of header, no CRC
+
+
+def test_compact_bundles_after_losses_and_reordering() -> None:
+    packets = _stream(200)  # intra frames at 0, 15, 30, ...
+    messages = [pack_compact(packets[i: i + 2]) for i in range(0, 200, 2)]
+    rx = _Receiver()
+    decoder = StreamDecoder(FieldSet(n_sup=33))
+    decoded, rebuilt = {}, {}
+    # messages 3..10 lost (the intra frame 15 with them), 20 arrives after 21, 30..89 lost (120 frames)
+    order = [m for k, m in enumerate(messages) if not 3 <= k <= 10 and not 30 <= k < 90 and k != 20]
+    order.insert(order.index(messages[21]) + 1, messages[20])
+    for message in order:
+        for p in rx.receive(message):
+            seq = wire.unpack(p).seq
+            rebuilt[seq] = p
+            try:
+                decoded[seq] = decoder.decode(p)
+            except MissingReference:
+                pass
+    # usable: up to the first loss, and from each next intra frame (30, 45, 180) on
+    expected = [*range(0, 6), *range(30, 40), *range(45, 60), *range(180, 200)]
+    assert sorted(decoded) == expected
+    original = {wire.unpack(p).seq: p for p in packets}
+    assert all(rebuilt[s] == original[s] for s in expected)  # rebuilt exactly, dependency included
+
+
+def test_compact_bundle_refuses_what_is_not_a_run_of_frames() -> None:
+    packets = _stream(20)
+    other = _stream(5, mode="paper")
+    for bad in ([], packets[:5], [packets[0], packets[2]], [packets[3], packets[2]], [packets[1], other[1]],
+                [packets[0][:-1] + bytes([packets[0][-1] ^ 1])], [b"\x00garbage"]):
+        with pytest.raises(ValueError):
+            pack_compact(bad)
+
+
+def test_compact_bundle_refuses_malformed_messages() -> None:
+    packets = _stream(20)
+    context = CompactContext("predictive", newest_seq=2, intra_seq=0)
+    good = pack_compact(packets[3:6])
+    assert unpack_driving(good, context) == packets[3:6]
+    for k in range(len(good)):  # every truncation is refused or yields other, well-formed frames
+        try:
+            frames = unpack_compact(good[:k], context)
+        except ValueError:
+            continue
+        assert len(frames) == 3 and sum(len(f.payload) for f in frames) < sum(len(wire.unpack(p).payload)
+                                                                            for p in packets[3:6])
+    bad = [
+        b"\x42",                                    # header truncated
+        bytes([good[0] | 0x20]) + good[1:],         # intra flag of a 4th frame in a 3-frame bundle
+        good[:4] + b"\xff\xff\xff\x7f",              # varint over 3 bytes
+        good[:4] + b"\x80\x00" + good[5:],          # varint not minimal
+        good[:4] + b"\xff\xff\x7f" + good[5:],      # varint over 65535
+        good[:6] + b"\x7f" + good[7:],              # payload lengths beyond the message
+    ]
+    for message in bad:
+        with pytest.raises(ValueError):
+            unpack_driving(message, context)
+    with pytest.raises(ValueError):
+        unpack_driving(good)  # no context: no hello yet
+    with pytest.raises(ValueError):
+        unpack_driving(good, CompactContext("fancy"))
+    for first in (0x00, 0x82, 0xB3, 0xC2):  # not a compact bundle's type (unpack_driving passes it on as a packet)
+        with pytest.raises(ValueError):
+            unpack_compact(bytes([first]) + good[1:], context)
+    # without a usable intra frame, inter frames get a placeholder dependency the decoder refuses
+    frames = unpack_compact(good, CompactContext("predictive"))
+    assert [f.dependency for f in frames] == [1, 1, 1]
+    frames = unpack_compact(pack_compact(_stream(300, fps=1000)[250:252]), CompactContext("predictive", 249, 0))
+    assert [f.dependency for f in frames] == [250, 251]
+    frames = unpack_compact(pack_compact(_stream(300, fps=1000)[250:252]), CompactContext("predictive", 249, 65000))
+    assert [f.dependency for f in frames] == [1, 1]  # over 255 back: placeholder
+
+
+def test_random_driving_messages_raise_nothing_but_value_error() -> None:
+    rng = np.random.default_rng(5)
+    packets = _stream(40)
+    seeds = [pack_compact(packets[i: i + n]) for n in (1, 2, 3, 4) for i in (0, 7, 14)]
+    contexts = [CompactContext("predictive"), CompactContext("paper", 6, 0), CompactContext("predictive", 65535, 65530)]
+    accepted = 0
+    for trial in range(20000):
+        if trial % 2:
+            message = bytearray(seeds[trial % len(seeds)])
+            for _ in range(int(rng.integers(1, 4))):  # flip, cut or extend a few bytes
+                op = int(rng.integers(3))
+                if op == 0:
+                    message[int(rng.integers(len(message)))] ^= 1 << int(rng.integers(8))
+                elif op == 1 and len(message) > 1:
+                    del message[int(rng.integers(1, len(message))):]
+                else:
+                    message += bytes(rng.integers(0, 256, int(rng.integers(1, 4)), dtype=np.uint8))
+            message = bytes(message)
+        else:
+            message = bytes(rng.integers(0, 256, int(rng.integers(1, 40)), dtype=np.uint8))
+        try:
+            result = unpack_driving(message, contexts[trial % 3])
+        except ValueError:
+            continue
+        accepted += 1
+        assert 1 <= len(result) <= 4
+        if message[0] >> 6 == 1:
+            for p in result:  # whatever parses, parses into valid codec packets
+                wire.unpack(p)
+    assert accepted > 0
+
+
+def test_receiver_decodes_compact_bundles_and_counts_bad_ones() -> None:
+    stats = CallStats()
+    rx = ReceiverSide(LandmarkFrameRenderer, stats, lambda: None)
+    fields = FieldSet(n_sup=33)
+    rx.on_hello(Hello(fps=15, fields=FieldSpec.of(fields), mode="predictive", epoch_ms=0.0))
+    packets = _stream(12)
+    for i in range(0, 12, 3):
+        rx.on_driving(pack_compact(packets[i: i + 3]))
+    more = _stream(16)[12:]
+    rx.on_driving(b"\x42\x07")                                    # truncated
+    bad = pack_compact(more[:2])
+    rx.on_driving(bytes([bad[0] | 0x10]) + bad[1:])               # intra flag beyond the count
+    assert stats.packets_decoded == 12 and stats.packets_lost == 0 and stats.packets_bad == 2
+    rx.on_driving(pack_compact(more))                               # the call goes on
+    assert stats.packets_decoded == 16 and stats.driving_messages_received == 7
+
+
+def test_binary_view_starts_round_trip_and_refuse_what_is_malformed() -> None:
+    rng = np.random.default_rng(2)
+    sup = rng.uniform(-1.2, 1.2, (33, 2)).astype(np.float32)
+    for size in (1, 1001, 1002, 1935, 2141, 2142, 65536):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        messages = view_messages(4, "avif", data, 0.123456, -0.0789, sup)
+        assert all(len(m) <= VIEW_MESSAGE_BYTES for m in messages)
+        asm = ViewAssembler()
+        results = [asm.add(m) for m in messages]
+        assert results[:-1] == [None] * (len(messages) - 1)
+        meta, got = results[-1]
+        assert got == data and (meta.index, meta.format, meta.size, meta.chunks) == (4, "avif", size, len(messages))
+        assert (meta.yaw, meta.pitch) == (0.1235, -0.0789)
+        assert np.abs(meta.landmarks() - sup).max() <= 0.5e-4 + 1e-6
+    assert len(view_messages(0, "avif", bytes(1935), 0, 0, sup)) == 2  # a 1.9 KB view: 2 messages
+    meta, _ = ViewAssembler().add(view_messages(0, "webp", b"x", 0, 0, None)[0])
+    assert meta.sup is None and meta.landmarks() is None
+    good = view_messages(1, "webp", bytes(range(256)) * 9, 0.1, 0.2, sup)
+    for bad in ([good[0][:10]],                               # header truncated
+                [good[0][:11 + 4 * 20]],                     # landmarks truncated
+                [good[0][:2] + b"\x07" + good[0][3:]],       # unknown format
+                [good[0][:1] + b"\x09" + good[0][2:]],       # view index out of range
+                [good[0][:9] + b"\x01\xf0" + good[0][11:]],  # too many landmarks
+                [good[0][:-1], good[1]],                      # first chunk short
+                [good[0], good[2]],                           # a chunk missing
+                [good[0], good[1][:2] + b"\x00\x05" + good[1][4:]],  # chunk number wrong
+                [good[1]]):                                   # no view under way
+        asm = ViewAssembler()
+        with pytest.raises(ValueError):
+            for m in bad:
+                asm.add(m)
+    with pytest.raises(ValueError):
+        view_messages(0, "gif", b"x", 0, 0, None)
+    # random and mutated messages: nothing but ValueError
+    for trial in range(5000):
+        asm = ViewAssembler()
+        message = bytearray(good[0])
+        if trial % 2:
+            message[int(rng.integers(len(message)))] ^= 1 << int(rng.integers(8))
+            del message[int(rng.integers(1, len(message) + 1)):]
+        else:
+            message = bytearray([0xF6, *rng.integers(0, 256, int(rng.integers(0, 200)), dtype=np.uint8)])
+        try:
+            asm.add(bytes(message))
+        except ValueError:
+            pass
+
+
+def test_version_1_view_starts_still_parse() -> None:
+    base = '{"type": "view", "index": 0, "format": "webp", "size": 10, "chunks": 1, "yaw": 0, "pitch": 0, "sup": '
+    meta = parse_control(base + "[[0.5, -0.25]]}")
+    assert np.array_equal(meta.landmarks(), np.array([[0.5, -0.25]], np.float32))
+    assert parse_control(base + "null}").landmarks() is None
+    for bad in ('"text"', '[[1.0]]', '[[1, 2, 3]]'):
+        with pytest.raises(ValueError):
+            parse_control(base + bad + "}")
 
 
 def test_control_messages_are_validated() -> None:
@@ -73,17 +310,28 @@ def test_view_pacer_keeps_to_its_budget() -> None:
     assert len(pacer.take(3.0)) == 2
 
 
-def test_view_meta_carries_landmarks_compactly() -> None:
+def test_views_go_as_binary_starts_and_version_1_as_json() -> None:
     rng = np.random.default_rng(1)
     sup = rng.uniform(-0.6, 0.6, (33, 2)).astype(np.float32)
+    image = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
     sender = SenderSide(SenderConfig(), CallStats())
     sender.views.sent.append((0.1, 0.0))
-    sender._queue_view(ViewCandidate(np.zeros((256, 256, 3), np.uint8), sup, 0.123456789, -0.01, 0.3))
-    text = sender.pacer.queue[0]
-    assert isinstance(text, str) and len(text) < 800  # float32 reprs: ~1 400
-    meta = parse_control(text)
-    assert isinstance(meta, ViewStart) and meta.sup is not None
-    assert np.abs(np.asarray(meta.sup) - sup).max() <= 0.5e-4 + 1e-7
+    sender._queue_view(ViewCandidate(image, sup, 0.123456789, -0.01, 0.3))
+    messages = list(sender.pacer.queue)
+    assert all(isinstance(m, bytes) and len(m) <= VIEW_MESSAGE_BYTES for m in messages)
+    asm = ViewAssembler()
+    meta, data = [asm.add(m) for m in messages][-1]
+    assert meta.format == "avif" and len(data) == meta.size
+    assert np.abs(meta.landmarks() - sup).max() <= 0.5e-4 + 1e-7
+    v1 = SenderSide(SenderConfig(compact=False), CallStats())
+    v1.views.sent.append((0.1, 0.0))
+    v1._queue_view(ViewCandidate(image, sup, 0.123456789, -0.01, 0.3))
+    text, *chunks = v1.pacer.queue
+    meta1 = parse_control(text)
+    assert isinstance(meta1, ViewStart) and isinstance(meta1.sup, list) and len(text) < 800
+    assert np.abs(meta1.landmarks() - sup).max() <= 0.5e-4 + 1e-7
+    asm.start(meta1)
+    assert [asm.add(c) for c in chunks][-1][0] == meta1
 
 
 def test_seq_counter_counts_gaps_across_the_wrap() -> None:
@@ -112,3 +360,47 @@ def test_receiver_drops_foreign_and_malformed_packets_and_keeps_decoding() -> No
         rx.on_driving(p)
     assert stats.packets_unusable == 5 and stats.intra_requests_sent >= 1 and requests
     assert stats.packets_lost == 2
+
+
+def test_sender_moves_its_sends_away_from_the_other_peers_arrivals() -> None:
+    from types import SimpleNamespace
+
+    stats = CallStats()
+    sender = SenderSide(SenderConfig(fps=15, frames_per_message=2), stats)
+    sender.hello(epoch_ms=0.0)
+    sender.on_remote_hello(15.0, 2)
+    rng = np.random.default_rng(3)
+    sup = rng.uniform(-0.4, 0.4, (33, 2)).astype(np.float32)
+    period, frame = 2 / 15, 1 / 15
+    sends: list[float] = []
+    remote_phase = frame + 0.004  # the other's messages arrive 4 ms after ours go: two clocks in step
+    for i in range(150):
+        now = 10.0 + i * frame
+        sender.on_remote_message(np.floor((now - remote_phase) / period) * period + remote_phase)  # the last one
+        out = sender.process(SimpleNamespace(face_found=False), capture_unix_ms=now * 1000, now_s=now,
+                             record=DrivingRecord(sup=sup))
+        if out.driving is not None:
+            sends.append(now)
+    assert 1 <= sender.phase_shifts <= 2 and stats.phase_shifts == sender.phase_shifts
+    late = np.asarray(sends[-20:])
+    since = (late - remote_phase) % period
+    assert np.all(np.minimum(since, period - since) > period / 4)  # now half a period from the arrivals
+    assert len(sends) == (150 + sender.phase_shifts) // 2  # one extra message per shift, no frame held back
+
+    other = SenderSide(SenderConfig(fps=15, frames_per_message=2), CallStats())
+    other.hello(epoch_ms=0.0)
+    other.on_remote_hello(15.0, 1)  # the other sends every frame: nothing to align with
+    for i in range(60):
+        now = 10.0 + i * frame
+        other.on_remote_message(now - 0.001)
+        other.process(SimpleNamespace(face_found=False), now * 1000, now, record=DrivingRecord(sup=sup))
+    assert other.phase_shifts == 0
+
+
+def test_views_fall_back_to_webp_without_avif(monkeypatch: pytest.MonkeyPatch) -> None:
+    import frontal.call.sender_side as sender_side
+
+    assert SenderConfig().view_format == "avif"
+    monkeypatch.setattr(sender_side, "avif_available", lambda: False)
+    sender = SenderSide(SenderConfig(), CallStats())
+    assert (sender.config.view_format, sender.config.view_quality) == ("webp", sender_side.WEBP_FALLBACK_QUALITY)

@@ -91,6 +91,9 @@ def test_one_way_receiver_acknowledges_every_second_packet_and_everything_arrive
     assert receiver.packets_received_needing_sack >= 100
     ratio = receiver.sacks_sent / receiver.packets_received_needing_sack
     assert ratio <= 0.6, ratio  # aiortc alone: 1.0
+    # nothing to bundle with on a one-way receiver: its SACKs go alone, for every second packet
+    reasons = receiver.sacks_alone_by_reason
+    assert reasons["second"] > 0 and sum(reasons.values()) == receiver.sacks_alone
 
 
 def test_two_way_sacks_ride_with_data() -> None:
@@ -113,6 +116,7 @@ def test_a_lone_packet_is_acknowledged_by_the_timer() -> None:
         sender = pair.pcs[0].sctp
         assert not sender._sent_queue  # acknowledged: nothing left outstanding
         assert pair.counters[1].sacks_alone == before + 1
+        assert pair.counters[1].sacks_alone_by_reason["timer"] >= 1
 
     pair = run(SackPolicy(), body)
     assert pair.received[1]["c"] == [b"only"]

@@ -35,11 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frontal bench-call", description="Loopback call benchmark.")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of call (default 60)")
     p.add_argument("--fps", type=float, default=15.0)
-    p.add_argument("--frames-per-message", type=int, default=1)
+    p.add_argument("--frames-per-message", type=int, default=SenderConfig.frames_per_message)
     p.add_argument("--renderer", choices=("neural", "landmarks"), default="neural")
     p.add_argument("--model", help="renderer model (default: the registry's default)")
-    p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default="webp")
+    p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default=SenderConfig.view_format)
+    p.add_argument("--view-quality", type=int, default=SenderConfig.view_quality)
     p.add_argument("--view-kbps", type=float, default=1.0)
+    p.add_argument("--framing", choices=("compact", "packets"), default="compact",
+                   help="compact driving bundles and binary view starts (protocol 2, default) "
+                        "or whole codec packets and JSON view messages (protocol 1)")
     p.add_argument("--one-way", action="store_true", help="only the first peer sends")
     p.add_argument("--sack", choices=("delayed", "aiortc"), default="delayed",
                    help="SCTP acknowledgements: delayed and bundled (default) or aiortc's own, one per packet")
@@ -57,7 +61,7 @@ async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
 
     video = args.video or default_video()
     sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
-                          view_kbps=args.view_kbps)
+                          view_quality=args.view_quality, view_kbps=args.view_kbps, compact=args.framing == "compact")
 
     def peer(token: str | None, send: bool) -> CallPeer:
         policy = AIORTC_SACKS if args.sack == "aiortc" else SackPolicy()
@@ -86,6 +90,9 @@ async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
         "duration_s": args.duration,
         "fps_target": args.fps,
         "frames_per_message": args.frames_per_message,
+        "framing": args.framing,
+        "view_format": args.view_format,
+        "view_quality": args.view_quality,
         "renderer": args.renderer,
         "two_way": not args.one_way,
         "payload_kbps": mean("payload_kbps", senders),
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         os.environ.pop(name, None)
-    t0 = time.monotonic()
+    t0, load_start = time.monotonic(), list(os.getloadavg())
     try:
         with ServerThread() as server:
             result = asyncio.run(run_bench(args, server.ws_url))
@@ -143,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"frontal bench-call: error: {exc}", file=sys.stderr)
         return 1
     result["wall_s"] = round(time.monotonic() - t0, 1)
+    result["load_average_start"] = load_start
     summary = {k: v for k, v in result.items() if k != "peers"}
     for key, value in summary.items():
         print(f"{key:28s} {value}")

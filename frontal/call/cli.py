@@ -47,11 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="hang up after this many seconds of call")
     p.add_argument("--no-window", action="store_true", help="no OpenCV window (desktop peer)")
     p.add_argument("--fps", type=float, default=15.0)
-    p.add_argument("--frames-per-message", type=int, default=1, help="driving frames per data-channel message")
+    p.add_argument("--frames-per-message", type=int, default=SenderConfig.frames_per_message,
+                   help="driving frames per data-channel message (default 2)")
     p.add_argument("--renderer", choices=("neural", "landmarks"), default="neural")
     p.add_argument("--model", help="renderer model name (default: the registry's default)")
-    p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default="webp")
-    p.add_argument("--view-quality", type=int, default=80)
+    p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default=SenderConfig.view_format)
+    p.add_argument("--view-quality", type=int, default=SenderConfig.view_quality)
     p.add_argument("--view-kbps", type=float, default=1.0, help="byte budget of the source views")
     p.add_argument("--ice", action="append", default=[], metavar="URL",
                    help="STUN/TURN server, e.g. stun:host:3478 or turn:host:3478 (repeatable)")

@@ -1,14 +1,67 @@
-"""What the two peers of a call send each other on their two data channels (protocol version 1).
+"""What the two peers of a call send each other on their two data channels (protocol version 2).
 
 `docs/call.md` is the specification. Two SCTP data channels, negotiated out of band (fixed ids, so
 both sides have them at once and no `datachannel` event is needed):
 
-    driving  (id 0, unordered, maxRetransmits=0)  binary: one driving packet (`codec/wire.py`), or a
-                                                  bundle 0xB1 | count | (len | packet) * count
+    driving  (id 0, unordered, maxRetransmits=0)  binary, one of
+                                                  - a compact bundle of 1..4 consecutive frames
+                                                    (0x40..0x7F, below; what a version-2 sender sends)
+                                                  - one driving packet (`codec/wire.py`, 0xF1..)
+                                                  - a packet bundle 0xB1 | count | (len | packet) * count
     control  (id 1, reliable, ordered)            text: one JSON object (`hello`, `view`,
                                                   `intra-request`, `bye`), at most 4 KiB;
-                                                  binary: a source-view chunk 0xF5 | index | chunk_no
-                                                  (uint16 BE) | bytes
+                                                  binary: a view start 0xF6 (version 2, below), a
+                                                  source-view chunk 0xF5 | index | chunk_no (uint16 BE)
+                                                  | bytes
+
+View start (version 2; version 1 sent a JSON `view` message instead). One binary control message
+opens a view and carries its first chunk; chunks 1.. follow as 0xF5 messages:
+
+    offset  size  field
+    0       1     0xF6
+    1       1     view index (0..4)
+    2       1     format: 0 webp, 1 jpeg, 2 avif
+    3       2     size of the compressed image - 1, uint16 BE (1..65536 bytes)
+    5       2     yaw, int16 BE, units of 1e-4 rad
+    7       2     pitch, int16 BE, units of 1e-4 rad
+    9       2     n, the number of landmarks (0: none)
+    11      4n    the landmarks, (x, y) int16 BE pairs in units of 1e-4 (crop coordinates in [-1, 1])
+    11+4n   ..    the image's first bytes (chunk 0), up to 1 144 - 11 - 4n
+
+and chunks 1.. are 0xF5 messages of up to 1 140 bytes of image (1 144 in all). 1 144 bytes is the
+largest data-channel message that still fits in one SCTP packet of aiortc's (1 189 bytes) with a
+SACK bundled in front of it; a 1.9 KB view (AVIF q35) takes 2 messages instead of the JSON
+`view` and 2 chunks of version 1.
+
+Compact bundle (version 2). The frames of one message are consecutive (seq, seq+1, ...) and of the
+coding mode the sender's `hello` announced, so one small header describes them all. Left out,
+because the receiver knows them: the codec packets' CRC-16 (SCTP's CRC32c and the DTLS record's
+AEAD tag already protect the message), the coding mode (`hello`), the high byte of the sequence
+number and the dependency (below):
+
+    offset  size  field
+    0       1     bits 6-7: 01 (the type: first bytes 0x40..0x7F are compact bundles; codec
+                  packets start 0xF1, version-1 bundles 0xB1); bits 0-1: frame count - 1
+                  (1..4 frames); bit 2+k: frame k is intra (zero for frames beyond the count)
+    1       1     sequence number of frame 0, low 8 bits (frame k: seq + k)
+    2       2     timestamp of frame 0, uint16 BE, ms (wrapping)
+    4       ..    frames 1..n-1: timestamp minus the previous frame's, mod 65536 (varint)
+            ..    frames 0..n-2: payload length (varint); the last payload runs to the end
+            ..    the range-coded payloads, back to back
+
+A varint is LEB128 (7 bits a byte, low group first, high bit = more), minimal, at most 3 bytes,
+at most 65535. Two frames cost 6 bytes of framing instead of 22 (0xB1 bundle of codec packets),
+one frame 4 instead of 9.
+
+The receiver rebuilds the codec packets (`codec.wire.pack`) from a `CompactContext`: the full
+sequence number is the one nearest the newest it has seen (as RTP receivers extend theirs;
+unambiguous while fewer than 128 frames in a row are lost, 8.5 s at 15 FPS, and a call ends after
+5 s without driving messages); an inter frame's dependency is its distance to the intra frame of
+the receiver's decoder (or to an intra frame earlier in the message). The decoder accepts an
+inter frame only if it directly follows the last frame it decoded, and then that intra frame *is*
+the one the frame depends on; when the chain is broken the rebuilt dependency may be wrong, but
+the frame is refused (`MissingReference`) all the same. So every frame the decoder can use is
+rebuilt exactly as the sender's encoder made it.
 
 A message that does not parse raises `ValueError` naming the reason; the peer logs it, counts it
 and carries on.
@@ -17,13 +70,18 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import dataclass
 from typing import Annotated, Literal, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from codec import wire
+from codec.errors import CodecError
 from codec.fields import FieldSet
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)  # a version-2 receiver also reads version-1 senders
 
 DRIVING_LABEL = "frontal-driving"
 CONTROL_LABEL = "frontal-control"
@@ -36,8 +94,15 @@ MAX_VIEW_BYTES = 65536
 VIEW_CHUNK_BYTES = 1024
 MAX_BUNDLE = 4
 
-BUNDLE_MAGIC = 0xB1
+BUNDLE_MAGIC = 0xB1  # version 1: count and whole codec packets
+COMPACT_TYPE = 0x40  # version 2: first byte 0b01xxxxxx, one header for consecutive frames
 VIEW_CHUNK_MAGIC = 0xF5
+VIEW_START_MAGIC = 0xF6  # version 2: a view's header and its first chunk in one binary message
+VIEW_FORMATS = ("webp", "jpeg", "avif")  # format ids of a view start
+MAX_VIEW_LANDMARKS = 478
+VIEW_UNIT = 1e-4  # a view start's angles (rad) and landmark coordinates, as int16
+_VIEW_START = struct.Struct(">BBBHhhH")  # magic, index, format, size - 1, yaw, pitch, landmarks
+VIEW_MESSAGE_BYTES = 1144  # version 2: a view start or chunk, SACK + DATA still in one SCTP packet
 _CHUNK_HEAD = struct.Struct(">BBH")
 
 ViewFormat = Literal["webp", "jpeg", "avif"]
@@ -71,7 +136,7 @@ class Hello(_Message):
     """
 
     type: Literal["hello"] = "hello"
-    version: Literal[1] = PROTOCOL_VERSION
+    version: Literal[1, 2] = PROTOCOL_VERSION
     fps: Annotated[float, Field(gt=0, le=60)]
     fields: FieldSpec
     mode: Literal["paper", "predictive"]
@@ -89,7 +154,17 @@ class ViewStart(_Message):
     chunks: Annotated[int, Field(ge=1, le=MAX_VIEW_BYTES // VIEW_CHUNK_BYTES)]
     yaw: float
     pitch: float
-    sup: list[list[float]] | None = None
+    sup: Annotated[list[Annotated[list[float], Field(min_length=2, max_length=2)]],
+                   Field(max_length=MAX_VIEW_LANDMARKS)] | None = None
+
+    def landmarks(self) -> np.ndarray | None:
+        """The view's landmarks, (n, 2) float32 crop coordinates in [-1, 1], or None."""
+        if self.sup is None:
+            return None
+        arr = np.asarray(self.sup, np.float32).reshape(-1, 2)
+        if not np.isfinite(arr).all():
+            raise ValueError("view landmarks: not finite")
+        return arr
 
 
 class IntraRequest(_Message):
@@ -132,10 +207,13 @@ def parse_control(text: str) -> Hello | ViewStart | IntraRequest | Bye:
 # --- driving channel -------------------------------------------------------------------------
 
 
-def pack_driving(packets: list[bytes]) -> bytes:
-    """One data-channel message: the packet itself, or a bundle of 2..MAX_BUNDLE packets."""
+def pack_driving(packets: list[bytes], compact: bool = True) -> bytes:
+    """One data-channel message carrying 1..MAX_BUNDLE consecutive codec packets: a compact bundle
+    (version 2, the default), or (`compact=False`, version 1) the packet itself or a 0xB1 bundle."""
     if not 1 <= len(packets) <= MAX_BUNDLE:
         raise ValueError(f"a message carries 1..{MAX_BUNDLE} packets, not {len(packets)}")
+    if compact:
+        return pack_compact(packets)
     if len(packets) == 1:
         return packets[0]
     if any(not 1 <= len(p) <= 255 for p in packets):
@@ -143,10 +221,15 @@ def pack_driving(packets: list[bytes]) -> bytes:
     return bytes([BUNDLE_MAGIC, len(packets)]) + b"".join(bytes([len(p)]) + p for p in packets)
 
 
-def unpack_driving(message: bytes) -> list[bytes]:
-    """The driving packets in one message (a single packet is returned as is, unchecked)."""
+def unpack_driving(message: bytes, context: CompactContext | None = None) -> list[bytes]:
+    """The codec packets in one driving message (a single packet is returned as is, unchecked;
+    those of a compact bundle are rebuilt from `context`, CRC included)."""
     if not message:
         raise ValueError("empty driving message")
+    if message[0] >> 6 == COMPACT_TYPE >> 6:
+        if context is None:
+            raise ValueError("compact bundle before the sender's hello")
+        return [wire.pack(p) for p in unpack_compact(message, context)]
     if message[0] != BUNDLE_MAGIC:
         return [message]
     if len(message) < 2 or not 2 <= message[1] <= MAX_BUNDLE:
@@ -165,6 +248,123 @@ def unpack_driving(message: bytes) -> list[bytes]:
     return packets
 
 
+_COMPACT_HEAD = struct.Struct(">BBH")  # type and intra flags, seq low byte, timestamp
+
+
+@dataclass
+class CompactContext:
+    """What a receiver knows that a compact bundle leaves out (see the module docstring)."""
+
+    mode: str  # the coding mode of the sender's `hello`
+    newest_seq: int | None = None  # the newest 16-bit sequence number received (None: none yet)
+    intra_seq: int | None = None  # the intra frame the receiver's decoder holds (None: none)
+
+    def extend(self, seq8: int) -> int:
+        """The 16-bit sequence number nearest the newest one received with these low 8 bits."""
+        if self.newest_seq is None:
+            return seq8
+        delta = ((seq8 - self.newest_seq + 0x80) & 0xFF) - 0x80
+        return (self.newest_seq + delta) & 0xFFFF
+
+
+MAX_VARINT = 0xFFFF
+
+
+def _varint(n: int) -> bytes:
+    if not 0 <= n <= MAX_VARINT:
+        raise ValueError(f"varint out of range: {n}")
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(message: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    for k in range(3):
+        if pos + k >= len(message):
+            raise ValueError("compact bundle: truncated")
+        byte = message[pos + k]
+        value |= (byte & 0x7F) << (7 * k)
+        if not byte & 0x80:
+            if k and byte == 0:
+                raise ValueError("compact bundle: varint not minimal")
+            if value > MAX_VARINT:
+                raise ValueError("compact bundle: varint over 65535")
+            return value, pos + k + 1
+    raise ValueError("compact bundle: varint over 3 bytes")
+
+
+def pack_compact(packets: list[bytes]) -> bytes:
+    """A compact bundle of consecutive codec packets of one coding mode (`ValueError` if they are
+    not; each packet is checked, CRC included)."""
+    if not 1 <= len(packets) <= MAX_BUNDLE:
+        raise ValueError(f"a compact bundle carries 1..{MAX_BUNDLE} frames, not {len(packets)}")
+    try:
+        frames = [wire.unpack(p) for p in packets]
+    except CodecError as exc:
+        raise ValueError(f"not a codec packet: {exc}") from None
+    first = frames[0]
+    head = COMPACT_TYPE | (len(frames) - 1)
+    deltas, lengths = bytearray(), bytearray()
+    for k, f in enumerate(frames):
+        if f.mode != first.mode:
+            raise ValueError("compact bundle: frames of different coding modes")
+        if k and f.seq != (frames[k - 1].seq + 1) & 0xFFFF:
+            raise ValueError("compact bundle: frames are not consecutive")
+        if k and not f.intra and f.dependency != frames[k - 1].dependency + 1:
+            raise ValueError("compact bundle: a frame does not depend on the previous frame's intra frame")
+        head |= int(f.intra) << (2 + k)
+        if k:
+            deltas += _varint((f.timestamp_ms - frames[k - 1].timestamp_ms) & 0xFFFF)
+        if k < len(frames) - 1:
+            lengths += _varint(len(f.payload))
+    return (_COMPACT_HEAD.pack(head, first.seq & 0xFF, first.timestamp_ms) + bytes(deltas) + bytes(lengths)
+            + b"".join(f.payload for f in frames))
+
+
+def unpack_compact(message: bytes, context: CompactContext) -> list[wire.Packet]:
+    """The frames of a compact bundle, as `codec.wire.Packet`s; `ValueError` if malformed."""
+    if context.mode not in wire.MODE_IDS:
+        raise ValueError(f"compact bundle: unknown coding mode {context.mode!r}")
+    if len(message) < _COMPACT_HEAD.size:
+        raise ValueError("compact bundle: truncated header")
+    head, seq8, ts = _COMPACT_HEAD.unpack_from(message)
+    if head >> 6 != COMPACT_TYPE >> 6:
+        raise ValueError(f"compact bundle: bad type byte 0x{head:02x}")
+    count = (head & 0x3) + 1
+    if (head & 0x3F) >> (2 + count):
+        raise ValueError("compact bundle: intra flag set for a frame beyond the count")
+    intra = [bool(head >> (2 + k) & 1) for k in range(count)]
+    pos = _COMPACT_HEAD.size
+    deltas, lengths = [], []
+    for _ in range(count - 1):
+        delta, pos = _read_varint(message, pos)
+        deltas.append(delta)
+    for _ in range(count - 1):
+        n, pos = _read_varint(message, pos)
+        lengths.append(n)
+    if pos + sum(lengths) > len(message):
+        raise ValueError("compact bundle: payloads truncated")
+    lengths.append(len(message) - pos - sum(lengths))
+    seq, intra_seq = context.extend(seq8), context.intra_seq
+    frames = []
+    for k in range(count):
+        if k:
+            seq, ts = (seq + 1) & 0xFFFF, (ts + deltas[k - 1]) & 0xFFFF
+        if intra[k]:
+            intra_seq, dep = seq, 0
+        else:
+            dep = (seq - intra_seq) & 0xFFFF if intra_seq is not None else 0
+            if not 1 <= dep <= wire.MAX_DEPENDENCY:
+                dep = 1  # no usable intra frame: the decoder refuses the frame (MissingReference)
+        frames.append(wire.Packet(seq, ts, intra[k], context.mode, dep, bytes(message[pos: pos + lengths[k]])))
+        pos += lengths[k]
+    return frames
+
+
 # --- source views ----------------------------------------------------------------------------
 
 
@@ -180,37 +380,104 @@ def chunk_count(size: int) -> int:
     return -(-size // VIEW_CHUNK_BYTES)
 
 
+def _q16(value: float) -> int:
+    return int(np.clip(np.rint(value / VIEW_UNIT), -32767, 32767))
+
+
+def _v2_plan(size: int, header: int) -> list[int]:
+    """Image bytes in each message of a version-2 view: the view start's, then the chunks'."""
+    first = min(size, VIEW_MESSAGE_BYTES - header)
+    rest = VIEW_MESSAGE_BYTES - _CHUNK_HEAD.size
+    return [first] + [min(rest, size - off) for off in range(first, size, rest)]
+
+
+def view_messages(index: int, fmt: str, data: bytes, yaw: float, pitch: float,
+                  sup: np.ndarray | None) -> list[bytes]:
+    """Version 2: one view as binary control messages, a view start (its header and the first
+    image bytes) then chunks 1.. (at most VIEW_MESSAGE_BYTES each)."""
+    if fmt not in VIEW_FORMATS:
+        raise ValueError(f"unknown view format {fmt!r}")
+    if not 1 <= len(data) <= MAX_VIEW_BYTES:
+        raise ValueError(f"a view is 1..{MAX_VIEW_BYTES} bytes, not {len(data)}")
+    points = np.zeros((0, 2)) if sup is None else np.asarray(sup, np.float64).reshape(-1, 2)
+    if len(points) > MAX_VIEW_LANDMARKS:
+        raise ValueError(f"a view carries at most {MAX_VIEW_LANDMARKS} landmarks")
+    q = np.clip(np.rint(points / VIEW_UNIT), -32767, 32767).astype(">i2")
+    head = _VIEW_START.pack(VIEW_START_MAGIC, index, VIEW_FORMATS.index(fmt), len(data) - 1, _q16(yaw),
+                            _q16(pitch), len(points)) + q.tobytes()
+    out, off = [], 0
+    for k, n in enumerate(_v2_plan(len(data), len(head))):
+        out.append((head if k == 0 else _CHUNK_HEAD.pack(VIEW_CHUNK_MAGIC, index, k)) + data[off: off + n])
+        off += n
+    return out
+
+
+def parse_view_start(message: bytes) -> tuple[ViewStart, bytes]:
+    """A version-2 view start: the view's meta and chunk 0's bytes; `ValueError` if malformed."""
+    if len(message) < _VIEW_START.size:
+        raise ValueError("view start: truncated")
+    magic, index, fmt, size1, yaw, pitch, n = _VIEW_START.unpack_from(message)
+    if magic != VIEW_START_MAGIC:
+        raise ValueError(f"view start: bad magic 0x{magic:02x}")
+    if fmt >= len(VIEW_FORMATS):
+        raise ValueError(f"view start: unknown format {fmt}")
+    end = _VIEW_START.size + 4 * n
+    if n > MAX_VIEW_LANDMARKS or len(message) < end:
+        raise ValueError("view start: landmarks truncated or too many")
+    sup = np.frombuffer(message[_VIEW_START.size: end], ">i2").reshape(-1, 2) * VIEW_UNIT
+    size = size1 + 1
+    try:
+        meta = ViewStart(index=index, format=VIEW_FORMATS[fmt], size=size,  # type: ignore[arg-type]
+                         chunks=len(_v2_plan(size, end)),
+                         yaw=round(yaw * VIEW_UNIT, 4), pitch=round(pitch * VIEW_UNIT, 4),
+                         sup=[[round(float(x), 4), round(float(y), 4)] for x, y in sup] if n else None)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"view start: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    return meta, bytes(message[end:])
+
+
 class ViewAssembler:
-    """Reassembles views from a `ViewStart` and its chunks (the control channel is ordered)."""
+    """Reassembles views from their start (a JSON `ViewStart`, version 1, or a binary view start,
+    version 2) and their chunks (the control channel is ordered)."""
 
     def __init__(self) -> None:
         self._meta: ViewStart | None = None
+        self._plan: list[int] = []  # image bytes expected in each chunk
         self._parts: list[bytes] = []
 
-    def start(self, meta: ViewStart) -> None:
-        if meta.chunks != chunk_count(meta.size):
-            raise ValueError(f"view {meta.index}: {meta.chunks} chunks for {meta.size} bytes")
-        self._meta, self._parts = meta, []
+    def start(self, meta: ViewStart, plan: list[int] | None = None) -> None:
+        if plan is None:  # version 1: chunks of VIEW_CHUNK_BYTES
+            if meta.chunks != chunk_count(meta.size):
+                raise ValueError(f"view {meta.index}: {meta.chunks} chunks for {meta.size} bytes")
+            plan = [VIEW_CHUNK_BYTES] * (meta.chunks - 1) + [meta.size - VIEW_CHUNK_BYTES * (meta.chunks - 1)]
+        self._meta, self._plan, self._parts = meta, plan, []
 
     def add(self, message: bytes) -> tuple[ViewStart, bytes] | None:
-        """Add one chunk; the view's meta and bytes once it is complete, else None."""
+        """Add one binary message (a view start or a chunk); the view's meta and bytes once it is
+        complete, else None."""
+        if message[:1] == bytes([VIEW_START_MAGIC]):
+            self._meta = None
+            meta, body = parse_view_start(message)
+            self.start(meta, _v2_plan(meta.size, len(message) - len(body)))
+            return self._add_body(meta.index, 0, body)
         if len(message) <= _CHUNK_HEAD.size:
             raise ValueError("view chunk: truncated")
         magic, index, number = _CHUNK_HEAD.unpack_from(message)
-        meta = self._meta
         if magic != VIEW_CHUNK_MAGIC:
             raise ValueError(f"view chunk: bad magic 0x{magic:02x}")
+        return self._add_body(index, number, message[_CHUNK_HEAD.size:])
+
+    def _add_body(self, index: int, number: int, body: bytes) -> tuple[ViewStart, bytes] | None:
+        meta = self._meta
         if meta is None or index != meta.index or number != len(self._parts):
             self._meta = None
             raise ValueError(f"view chunk {index}/{number}: unexpected (no view under way, or out of order)")
-        body = message[_CHUNK_HEAD.size:]
-        last = number == meta.chunks - 1
-        expected = meta.size - number * VIEW_CHUNK_BYTES if last else VIEW_CHUNK_BYTES
-        if len(body) != expected:
+        if len(body) != self._plan[number]:
             self._meta = None
-            raise ValueError(f"view chunk {index}/{number}: {len(body)} bytes, expected {expected}")
+            raise ValueError(f"view chunk {index}/{number}: {len(body)} bytes, expected {self._plan[number]}")
         self._parts.append(body)
-        if not last:
+        if number < len(self._plan) - 1:
             return None
         self._meta = None
         return meta, b"".join(self._parts)

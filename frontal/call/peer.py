@@ -246,6 +246,8 @@ class CallPeer:
             if isinstance(message, str):
                 self.stats.add(packets_bad=1)
                 return
+            if self.sender is not None:
+                self.sender.on_remote_message(self._last_driving)
             self.receiver.on_driving(message)
 
         @control.on("message")
@@ -269,6 +271,8 @@ class CallPeer:
         if isinstance(parsed, Hello):
             self._last_driving = time.monotonic()
             self.receiver.on_hello(parsed)
+            if self.sender is not None:
+                self.sender.on_remote_hello(parsed.fps, parsed.frames_per_message)
         elif isinstance(parsed, ViewStart):
             self._views.start(parsed)
         elif isinstance(parsed, IntraRequest):

@@ -1,5 +1,8 @@
 """The receiving half of a peer: decode driving packets, assemble source views, render off the loop.
 
+A driving message (a compact bundle of 1-4 frames, or version 1's codec packets: `messages.py`) is
+turned back into codec packets, compact bundles from what this side knows (the hello's coding
+mode, the newest sequence number received, the decoder's intra frame: `CompactContext`).
 Driving packets are decoded on the event loop (under a millisecond each); the newest decoded pose
 goes to a render worker thread, which renders it (a pose that a newer one replaces before the
 worker gets to it is skipped, never queued). When no new pose arrives for 1.5 frame periods the
@@ -24,7 +27,7 @@ from codec.cli import decode_image
 from codec.errors import CodecError
 from codec.fields import DrivingRecord
 from codec.stream import DecodedFrame, MissingReference, StreamDecoder
-from frontal.call.messages import Hello, ViewStart, unpack_driving
+from frontal.call.messages import COMPACT_TYPE, CompactContext, Hello, ViewStart, unpack_driving
 from frontal.call.render import FrameRenderer
 from frontal.call.stats import CallStats, SeqCounter
 
@@ -99,8 +102,11 @@ class ReceiverSide:
 
     def on_driving(self, message: bytes) -> None:
         self.stats.add(driving_messages_received=1, driving_bytes_received=len(message))
+        if message and message[0] >> 6 == COMPACT_TYPE >> 6 and self._decoder is None:
+            self.stats.add(packets_unusable=1)  # before hello: we do not know the stream yet
+            return
         try:
-            packets = unpack_driving(message)
+            packets = unpack_driving(message, self._compact_context())
         except ValueError as exc:
             log.debug("driving message dropped: %s", exc)
             self.stats.add(packets_bad=1)
@@ -110,6 +116,14 @@ class ReceiverSide:
         now = time.monotonic()
         for k, pose in enumerate(poses):
             self._post(pose, now + k / self.fps)
+
+    def _compact_context(self) -> CompactContext | None:
+        """What a compact bundle leaves out: the hello's mode, the newest sequence number received
+        and the decoder's intra frame (`messages.py`)."""
+        if self.hello is None or self._decoder is None:
+            return None
+        newest = None if self._seqs.highest is None else self._seqs.highest & 0xFFFF
+        return CompactContext(self.hello.mode, newest, self._decoder.intra_seq)
 
     def _on_packet(self, data: bytes) -> _Pose | None:
         if self._decoder is None or self.hello is None:
@@ -227,7 +241,7 @@ class ReceiverSide:
             image = decode_image(data) if meta.format != "avif" else _decode_avif(data)
             if image.shape != (256, 256, 3):
                 raise CodecError(f"view {meta.index}: {image.shape[1]}x{image.shape[0]}, expected 256x256")
-            sup = None if meta.sup is None else np.asarray(meta.sup, np.float32)
+            sup = meta.landmarks()
             renderer.add_source(image, sup)
         except (CodecError, ValueError) as exc:
             log.warning("source view %d refused: %s", meta.index, exc)

@@ -37,6 +37,7 @@ class CallStats:
     driving_messages_sent: int = 0
     driving_bytes_sent: int = 0
     intra_frames: int = 0
+    phase_shifts: int = 0  # messages sent a frame early to move our sends away from the other's arrivals
     views_sent: int = 0
     view_bytes_sent: int = 0
     transport_bytes_sent: int = 0
@@ -109,8 +110,8 @@ class CallStats:
             for layer, nbytes in layers.items():
                 out[f"wire_{layer}_kbps"] = _kbps(nbytes, t)
             out.update(self.sctp)
-            for name in ("frames_encoded", "frames_stale_dropped", "intra_frames", "driving_messages_sent",
-                         "driving_bytes_sent", "codec_bits", "views_sent", "view_bytes_sent",
+            for name in ("frames_encoded", "frames_stale_dropped", "intra_frames", "phase_shifts", "driving_messages_sent",
+                         "driving_bytes_sent", "codec_bits", "payload_bits", "views_sent", "view_bytes_sent",
                          "transport_bytes_sent", "transport_packets_sent", "packets_received",
                          "packets_decoded", "packets_lost", "packets_bad", "packets_unusable",
                          "packets_late", "intra_requests_sent", "intra_requests_received", "control_bad",

@@ -128,6 +128,10 @@ class TransportCounters:
     chunk_bytes: Counter[str] = field(default_factory=Counter)  # chunk type -> bytes, padding included
     data_user_bytes: int = 0  # data-channel message bytes in DATA chunks (retransmissions included)
     sacks_alone: int = 0  # packets holding a SACK and nothing else
+    # why they went alone: "second" (a second packet with DATA unacknowledged), "timer" (delay_s
+    # after the first one), "immediate" (a gap, a duplicate, FORWARD TSN, not ESTABLISHED, or a
+    # SACK that did not fit in a packet with the DATA chunk it was to ride with)
+    sacks_alone_by_reason: Counter[str] = field(default_factory=Counter)
     sacks_bundled: int = 0  # SACKs sent in front of a DATA chunk
     packets_received: int = 0
     packets_received_needing_sack: int = 0  # packets that carried DATA or FORWARD TSN
@@ -166,6 +170,8 @@ class TransportCounters:
             "stun_sent": self.stun_sent,
             "stun_bytes_sent": self.stun_bytes_sent,
         }
+        for reason in ("second", "timer", "immediate"):
+            out[f"sctp_sacks_alone_{reason}"] = self.sacks_alone_by_reason[reason]
         for name, nbytes in sorted(self.chunk_bytes.items()):
             out[f"sctp_chunk_bytes_{name.removesuffix('Chunk').lower()}"] = nbytes
         return out
@@ -195,6 +201,7 @@ class FrontalSctpTransport(RTCSctpTransport):
     _sack_now: bool
     _captured: list[Any] | None
     _packet_needs_sack: bool
+    _sack_reason: str
 
     @classmethod
     def adopt(cls, sctp: RTCSctpTransport, policy: SackPolicy,
@@ -213,6 +220,7 @@ class FrontalSctpTransport(RTCSctpTransport):
         sctp._sack_now = False
         sctp._captured = None
         sctp._packet_needs_sack = False
+        sctp._sack_reason = "immediate"
         return sctp
 
     # -- receiving: decide when to acknowledge -------------------------------------------------
@@ -235,10 +243,11 @@ class FrontalSctpTransport(RTCSctpTransport):
         """Called by aiortc after each received packet that needs acknowledging: maybe defer it."""
         self._unacked_packets += 1
         policy = self.sack_policy
-        if (self._sack_now or self._sack_misordered or self._sack_duplicates
-                or self._unacked_packets >= policy.every or policy.delay_s <= 0
+        if (self._sack_now or self._sack_misordered or self._sack_duplicates or policy.delay_s <= 0
                 or self._association_state != RTCSctpTransport.State.ESTABLISHED):
-            await self._send_sack_now()
+            await self._send_sack_now("immediate")
+        elif self._unacked_packets >= policy.every:
+            await self._send_sack_now("second")
         elif self._sack_timer is None:
             self._sack_timer = self._loop.call_later(policy.delay_s, self._sack_timer_fired)
 
@@ -250,7 +259,7 @@ class FrontalSctpTransport(RTCSctpTransport):
     async def _sack_after_delay(self) -> None:
         try:
             if self._association_state != RTCSctpTransport.State.CLOSED:
-                await self._send_sack_now()
+                await self._send_sack_now("timer")
         except ConnectionError:  # the DTLS transport closed meanwhile
             pass
         finally:
@@ -263,9 +272,10 @@ class FrontalSctpTransport(RTCSctpTransport):
             self._sack_timer.cancel()
             self._sack_timer = None
 
-    async def _send_sack_now(self) -> None:
+    async def _send_sack_now(self, reason: str) -> None:
         self._sack_sent()
         if self._sack_needed:
+            self._sack_reason = reason
             await RTCSctpTransport._send_sack(self)
 
     async def _take_sack(self) -> SackChunk:
@@ -292,6 +302,7 @@ class FrontalSctpTransport(RTCSctpTransport):
             if size <= _sctp.SCTP_MAX_PACKET_LENGTH:
                 chunks = [sack, chunk]  # control chunks before DATA (RFC 4960 §6.10)
             else:
+                self._sack_reason = "immediate"
                 await self._send_packet([sack])
         await self._send_packet(chunks)
 
@@ -299,6 +310,8 @@ class FrontalSctpTransport(RTCSctpTransport):
         packet = _sctp.serialize_packet(self._local_port, self._remote_port, self._remote_verification_tag,
                                         _Chunks(chunks))  # type: ignore[arg-type]
         self.counters.count_packet(chunks, len(packet))
+        if len(chunks) == 1 and isinstance(chunks[0], SackChunk):
+            self.counters.sacks_alone_by_reason[self._sack_reason] += 1
         await self.transport._send_data(packet)
 
     async def stop(self) -> None:
