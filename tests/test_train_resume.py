@@ -103,3 +103,22 @@ def test_trailing_mean_ignores_nan_and_has_no_edge_dip() -> None:
 
     out = trailing_mean(np.array([1.0, 2.0, 3.0, np.nan, 5.0]), 2)
     assert np.allclose(out, [1.0, 1.5, 2.5, 3.0, 5.0])
+
+
+def test_warm_start_from_a_checkpoint(tmp_path: Path, data: Path) -> None:
+    """--init: the run starts from the given weights (checked by digest), with a fresh optimiser."""
+    import hashlib
+
+    first = _trainer(tmp_path, "first", data, gan=False)
+    first.run()
+    ckpt = tmp_path / "first" / "checkpoints" / f"step-{STEPS:06d}" / "model.safetensors"
+    sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    warm = _trainer(tmp_path, "warm", data, gan=False, init=str(ckpt), init_sha256=sha, steps=1)
+    a, b = first.model.state_dict(), warm.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # before any step: exactly the checkpoint
+    assert warm.step == 0
+    warm.run()
+    assert any(not torch.equal(a[k], warm.model.state_dict()[k]) for k in a)
+    assert json.loads((tmp_path / "warm" / "run.json").read_text())["train"]["init_sha256"] == sha
+    with pytest.raises(ValueError, match="sha256 differs"):
+        _trainer(tmp_path, "other", data, gan=False, init=str(ckpt), init_sha256="0" * 64)

@@ -37,8 +37,18 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in this session (resumable)")
+    p.add_argument("--init", help="start from this checkpoint's weights (same model config); a new optimiser and schedule")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SystemExit(f"frontal train: cannot read --init {path}: {exc.strerror}") from None
 
 
 def main_train(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +59,7 @@ def main_train(argv: Sequence[str] | None = None) -> int:
     from frontal.train.state import StateError
     from frontal.train.data import DataError
     from frontal.train.trainer import TrainConfig, Trainer
+    from models.checkpoint import CheckpointError
     from models.registry import model_names
 
     if args.config not in model_names():
@@ -66,11 +77,13 @@ def main_train(argv: Sequence[str] | None = None) -> int:
         aug = dataclasses.replace(aug, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
     cfg = TrainConfig(model=args.config, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       sampling=args.sampling, gan=not args.no_gan, gan_loss=args.gan_loss, augment=aug,
-                      seed=args.seed, checkpoint_every=args.checkpoint_every, val_every=args.val_every)
+                      seed=args.seed, checkpoint_every=args.checkpoint_every, val_every=args.val_every,
+                      init=str(Path(args.init).resolve()) if args.init else "",
+                      init_sha256=_sha256(args.init) if args.init else "")
     try:
         trainer = Trainer(cfg, args.out, args.data, device=args.device, vgg_weights=args.vgg_weights,
                           resume=args.resume, progress=not args.no_progress)
-    except (StateError, DataError, ValueError, FileNotFoundError) as exc:
+    except (StateError, DataError, ValueError, FileNotFoundError, CheckpointError) as exc:
         print(f"frontal train: {exc}", file=sys.stderr)
         return 1
     stopping = {"flag": False}

@@ -78,6 +78,8 @@ class TrainConfig:
     val_every: int = 200
     val_examples: int = 4
     keep_checkpoints: int = 2
+    init: str = ""  # warm start: a checkpoint of the same model config to start from (its sha256 in init_sha256)
+    init_sha256: str = ""
 
     def milestones(self) -> list[int]:
         return [int(round(f * self.steps)) for f in self.decay_at]
@@ -117,6 +119,8 @@ class Trainer:
             except DataError:
                 self.val = None
         self.model = build_untrained(self.model_cfg, cfg.seed).to(self.device).train()
+        if cfg.init:
+            self._warm_start(cfg.init, cfg.init_sha256)
         self.disc: MultiScaleDiscriminator | None = None
         if cfg.gan:
             with torch.random.fork_rng(devices=[]):
@@ -130,6 +134,18 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.wall_s = 0.0
         self._prepare_run(resume)
+
+    def _warm_start(self, path: str, sha256: str) -> None:
+        """Start from the weights of `path` (same model config); optimiser and schedule start afresh."""
+        import hashlib
+
+        from models.checkpoint import load_checkpoint
+
+        data = Path(path).read_bytes()
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError(f"--init {path}: the file changed since the run started (sha256 differs)")
+        ckpt = load_checkpoint(path, expected_config=self.model_cfg)
+        self.model.load_state_dict(ckpt.model.state_dict())
 
     # -- run folder -----------------------------------------------------------------------------
     def _run_meta(self) -> dict[str, Any]:
@@ -153,7 +169,7 @@ class Trainer:
         if meta_path.exists():
             raise st.StateError(f"{self.run_dir}: a run already exists there (use --resume, or another --out)")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.model.frontalizer is not None and self.model_cfg.driving_fields.n_sup:
+        if not self.cfg.init and self.model.frontalizer is not None and self.model_cfg.driving_fields.n_sup:
             mean = frontal_mean(self.data.store)
             if mean is not None:
                 self.model.frontalizer.set_reference(torch.from_numpy(mean))
