@@ -112,7 +112,8 @@ def test_browser_page_calls_a_desktop_peer(tmp_path: Path) -> None:
             state = None
             while time.monotonic() < deadline:
                 state = driver.execute_script(REMOTE_FRAMES)
-                if state[0] > 0 and state[2] >= 20 and desktop_frames.count >= 20:
+                # frames on both sides, and the page's first statistics line (sent once a second)
+                if state[0] > 0 and state[2] >= 20 and desktop_frames.count >= 20 and "kbps" in state[4]:
                     break
                 time.sleep(0.5)
         finally:
