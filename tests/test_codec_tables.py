@@ -16,11 +16,11 @@ from codec.fields import FieldSet
 from codec.frame_coder import CoderState, FrameCoder
 from codec.tables import DEFAULT_TABLES, Tables, load_tables
 
-TABLES_SHA256 = "77a68a0563c1afcc8a53c8038289672c3ad2c97421d98b0217b6e5f87dcfc07b"
+TABLES_SHA256 = "fe21269f0ac3649e07b637bec1177cc6f29ed9a7e8c28e45653224d801937f03"
 GOLDEN_PACKETS = {
     # sha256 of the payloads of tests/expected/golden_q.json coded with the shipped tables
     "paper": "2fefca0adb414e493a5190005f48047a82084fa7b942326d43acd65b92c58e37",
-    "predictive": "01ec451f074171c3ef64b6661538ccb48c6600508c4bd772f3daaa3a43305f62",
+    "predictive": "6a4d8466345f23d97f82fc78f1ff3346ef795fe08021d9ab53354115c0d4574f",
 }
 GOLDEN = Path(__file__).parent / "expected" / "golden_q.json"
 
