@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -278,8 +279,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from codec.loopback import model_fields
             from models.extractor import DrivingExtractor
             from models.registry import has_weights
-
-            from dataclasses import asdict
 
             from sender.smoothing import SmoothingConfig
 

@@ -380,8 +380,9 @@ def chunk_count(size: int) -> int:
     return -(-size // VIEW_CHUNK_BYTES)
 
 
-def _q16(value: float) -> int:
-    return int(np.clip(np.rint(value / VIEW_UNIT), -32767, 32767))
+def _q16(value: float | np.ndarray) -> np.ndarray:
+    """Angles or crop coordinates as int16 in units of VIEW_UNIT (saturating)."""
+    return np.clip(np.rint(np.asarray(value, np.float64) / VIEW_UNIT), -32767, 32767).astype(">i2")
 
 
 def _v2_plan(size: int, header: int) -> list[int]:
@@ -402,9 +403,8 @@ def view_messages(index: int, fmt: str, data: bytes, yaw: float, pitch: float,
     points = np.zeros((0, 2)) if sup is None else np.asarray(sup, np.float64).reshape(-1, 2)
     if len(points) > MAX_VIEW_LANDMARKS:
         raise ValueError(f"a view carries at most {MAX_VIEW_LANDMARKS} landmarks")
-    q = np.clip(np.rint(points / VIEW_UNIT), -32767, 32767).astype(">i2")
-    head = _VIEW_START.pack(VIEW_START_MAGIC, index, VIEW_FORMATS.index(fmt), len(data) - 1, _q16(yaw),
-                            _q16(pitch), len(points)) + q.tobytes()
+    head = _VIEW_START.pack(VIEW_START_MAGIC, index, VIEW_FORMATS.index(fmt), len(data) - 1, int(_q16(yaw)),
+                            int(_q16(pitch)), len(points)) + _q16(points).tobytes()
     out, off = [], 0
     for k, n in enumerate(_v2_plan(len(data), len(head))):
         out.append((head if k == 0 else _CHUNK_HEAD.pack(VIEW_CHUNK_MAGIC, index, k)) + data[off: off + n])

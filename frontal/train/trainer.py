@@ -119,8 +119,6 @@ class Trainer:
             except DataError:
                 self.val = None
         self.model = build_untrained(self.model_cfg, cfg.seed).to(self.device).train()
-        if cfg.init:
-            self._warm_start(cfg.init, cfg.init_sha256)
         self.disc: MultiScaleDiscriminator | None = None
         if cfg.gan:
             with torch.random.fork_rng(devices=[]):
@@ -168,6 +166,8 @@ class Trainer:
             return
         if meta_path.exists():
             raise st.StateError(f"{self.run_dir}: a run already exists there (use --resume, or another --out)")
+        if self.cfg.init:  # a fresh run only: a resumed one takes its weights from its checkpoint
+            self._warm_start(self.cfg.init, self.cfg.init_sha256)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not self.cfg.init and self.model.frontalizer is not None and self.model_cfg.driving_fields.n_sup:
             mean = frontal_mean(self.data.store)
