@@ -397,6 +397,27 @@ def test_sender_moves_its_sends_away_from_the_other_peers_arrivals() -> None:
     assert other.phase_shifts == 0
 
 
+def test_a_half_filled_bundle_is_flushed_when_the_call_ends() -> None:
+    from types import SimpleNamespace
+
+    sender = SenderSide(SenderConfig(fps=15, frames_per_message=2), CallStats())
+    sender.hello(epoch_ms=0.0)
+    assert sender.flush() is None  # nothing waiting
+    sup = np.random.default_rng(4).uniform(-0.4, 0.4, (33, 2)).astype(np.float32)
+    messages, encoded = [], []
+    for i in range(5):
+        out = sender.process(SimpleNamespace(face_found=False), capture_unix_ms=i * 66.7, now_s=10.0 + i / 15,
+                             record=DrivingRecord(sup=sup))
+        encoded += [e.packet for e in out.encoded]
+        if out.driving is not None:
+            messages.append(out.driving)
+    assert len(messages) == 2  # frames 0+1, 2+3; frame 4 waits for a partner that will not come
+    last = sender.flush()
+    assert last is not None and sender.flush() is None
+    rx = _Receiver()
+    assert [p for m in [*messages, last] for p in rx.receive(m)] == encoded
+
+
 def test_views_fall_back_to_webp_without_avif(monkeypatch: pytest.MonkeyPatch) -> None:
     import frontal.call.sender_side as sender_side
 

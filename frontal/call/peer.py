@@ -314,7 +314,15 @@ class CallPeer:
                 self._send_control(message)
             if out.driving is not None:
                 self._send_driving(out.driving)
+        self._flush_driving()
         self._finish("source-ended")
+
+    def _flush_driving(self) -> None:
+        """Send a half-filled bundle (the call is ending; its partner frame will never come)."""
+        if self.sender is not None:
+            message = self.sender.flush()
+            if message is not None:
+                self._send_driving(message)
 
     async def _watch_loop(self) -> None:
         cfg = self.config
@@ -345,6 +353,7 @@ class CallPeer:
         self._update_transport()
         if not self._aborted and self._reason != "bye":
             with contextlib.suppress(Exception):
+                self._flush_driving()
                 self._send_control(encode_control(Bye(reason=self._reason)))
                 await asyncio.sleep(0.05)
         self.stats_at_end = self.stats.snapshot()

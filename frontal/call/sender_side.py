@@ -284,6 +284,15 @@ class SenderSide:
             self._bundle = []
         return out
 
+    def flush(self) -> bytes | None:
+        """The frames still waiting for their bundle partner, packed as one message (None if none):
+        sent when the source ends or the call hangs up, so the last frame is not lost."""
+        if not self._bundle:
+            return None
+        message = pack_driving([e.packet for e in self._bundle], compact=self.config.compact)
+        self._bundle = []
+        return message
+
     def _queue_view(self, view: ViewCandidate) -> None:
         data = encode_view(view.image, self.config.view_format, self.config.view_quality)
         if len(data) > MAX_VIEW_BYTES:
