@@ -30,7 +30,7 @@ from frontal.call.messages import (
 )
 from frontal.call.receiver_side import ReceiverSide
 from frontal.call.render import LandmarkFrameRenderer
-from frontal.call.sender_side import SenderConfig, SenderSide, ViewCandidate, ViewPacer
+from frontal.call.sender_side import Outgoing, SenderConfig, SenderSide, ViewCandidate, ViewPacer
 from frontal.call.stats import CallStats, SeqCounter
 
 
@@ -332,6 +332,40 @@ def test_views_go_as_binary_starts_and_version_1_as_json() -> None:
     assert np.abs(meta1.landmarks() - sup).max() <= 0.5e-4 + 1e-7
     asm.start(meta1)
     assert [asm.add(c) for c in chunks][-1][0] == meta1
+
+
+def test_deferred_views_are_handed_out_once_and_sent_when_they_come_back_encoded() -> None:
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(2)
+    sup = rng.uniform(-0.6, 0.6, (33, 2)).astype(np.float32)
+    ramp = np.linspace(0, 255, 256, dtype=np.float32)
+    image = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, -ramp) / 2 + 128,
+                      np.full((256, 256), 90.0)], axis=-1).astype(np.uint8)  # smooth: a small file
+    sender = SenderSide(SenderConfig(fps=15, frames_per_message=1), CallStats(), defer_views=True)
+    sender.hello(epoch_ms=0.0)
+    sender.views.consider = lambda tracked: None  # type: ignore[method-assign]  # the test picks the views
+
+    def step(i: int) -> Outgoing:
+        return sender.process(SimpleNamespace(face_found=False), capture_unix_ms=i * 66.7, now_s=10.0 + i / 15,
+                              record=DrivingRecord(sup=sup))
+
+    sender.views.sent.append((0.3, 0.0))  # one view already out: the next is sent as soon as it is chosen
+    sender.views.best = ViewCandidate(image, sup, -0.2, 0.0, 0.3)
+    out = step(0)
+    assert out.view is not None and out.driving is not None and not out.control and not sender.pacer.busy
+    sender.views.best = ViewCandidate(image, sup, 0.1, 0.0, 0.3)
+    assert step(1).view is None  # one view at a time: the first is still being encoded
+    sender.add_encoded_view(out.view, sender.encode_view(out.view))
+    outs = [step(i) for i in range(2, 200)]
+    asm = ViewAssembler()
+    done = [r for r in map(asm.add, [m for o in outs for m in o.control]) if r is not None]
+    assert len(done) == 1 and done[0][0].index == 1 and done[0][0].format == "avif"
+    assert abs(done[0][0].yaw + 0.2) < 1e-3  # the handed-out view, not the one chosen meanwhile
+    handed = [o.view for o in outs if o.view is not None]
+    assert len(handed) == 1 and handed[0].yaw == 0.1  # the next one, once the first had gone out
+    sender.add_encoded_view(handed[0], None)  # its encoding failed: dropped, the call goes on
+    assert not sender.pacer.busy and sender.stats.views_sent == 1 and step(200).driving is not None
 
 
 def test_seq_counter_counts_gaps_across_the_wrap() -> None:

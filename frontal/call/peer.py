@@ -43,7 +43,7 @@ from frontal.call.messages import (
 )
 from frontal.call.receiver_side import ReceiverConfig, ReceiverSide
 from frontal.call.render import FrameRenderer
-from frontal.call.sender_side import SenderConfig, SenderSide
+from frontal.call.sender_side import SenderConfig, SenderSide, ViewCandidate
 from frontal.call.sources import FrameSource
 from frontal.call.stats import CallStats
 from frontal.call.transport import (
@@ -97,7 +97,7 @@ class CallPeer:
         self.on_stats = on_stats
         self.stats = CallStats()
         self.receiver = ReceiverSide(renderer_factory, self.stats, self._send_intra_request, config.receiver)
-        self.sender = SenderSide(config.sender, self.stats) if source is not None else None
+        self.sender = SenderSide(config.sender, self.stats, defer_views=True) if source is not None else None
         self.token: str | None = config.token
         self.joined = asyncio.Event()
         self.connected = asyncio.Event()
@@ -108,6 +108,7 @@ class CallPeer:
         self._driving: RTCDataChannel | None = None
         self._control: RTCDataChannel | None = None
         self._views = ViewAssembler()
+        self._view_task: asyncio.Future[None] | None = None  # a source view being encoded in a thread
         self._last_driving = time.monotonic()
         self.transport = TransportCounters()
         self.dtls_cipher: str | None = None
@@ -314,8 +315,19 @@ class CallPeer:
                 self._send_control(message)
             if out.driving is not None:
                 self._send_driving(out.driving)
+            if out.view is not None:  # AVIF takes 20-30 ms: not on the event loop
+                self._view_task = asyncio.ensure_future(self._encode_view(out.view))
         self._flush_driving()
         self._finish("source-ended")
+
+    async def _encode_view(self, view: ViewCandidate) -> None:
+        assert self.sender is not None
+        try:
+            data: bytes | None = await asyncio.get_running_loop().run_in_executor(None, self.sender.encode_view, view)
+        except Exception as exc:  # noqa: BLE001 - a view that cannot be encoded is skipped, the call goes on
+            log.warning("source view encoding failed: %s", exc)
+            data = None
+        self.sender.add_encoded_view(view, data)
 
     def _flush_driving(self) -> None:
         """Send a half-filled bundle (the call is ending; its partner frame will never come)."""
@@ -350,6 +362,8 @@ class CallPeer:
             self._end.set()
 
     async def _cleanup(self) -> None:
+        if self._view_task is not None and not self._view_task.done():
+            self._view_task.cancel()
         self._update_transport()
         if not self._aborted and self._reason != "bye":
             with contextlib.suppress(Exception):

@@ -104,6 +104,7 @@ class Outgoing:
     driving: bytes | None = None
     control: list[str | bytes] = field(default_factory=list)
     encoded: list[EncodedFrame] = field(default_factory=list)
+    view: ViewCandidate | None = None  # with defer_views: a view for the caller to encode off the event loop
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ class ViewPacer:
 
 
 class SenderSide:
-    def __init__(self, config: SenderConfig, stats: CallStats, fields: FieldSet | None = None) -> None:
+    def __init__(self, config: SenderConfig, stats: CallStats, fields: FieldSet | None = None,
+                 defer_views: bool = False) -> None:
         if config.view_format == "avif" and not avif_available():
             log.warning("this Pillow cannot write AVIF: source views go as WebP at quality %d", WEBP_FALLBACK_QUALITY)
             config = replace(config, view_format="webp", view_quality=WEBP_FALLBACK_QUALITY)
@@ -205,6 +207,8 @@ class SenderSide:
                                      intra_period_s=config.intra_period_s)
         self.views = ViewSelector(config)
         self.pacer = ViewPacer(config.view_kbps, config.view_burst_bytes)
+        self.defer_views = defer_views  # hand views out (Outgoing.view) instead of encoding them in process()
+        self._view_out = False  # a handed-out view not yet back through add_encoded_view()
         self._bundle: list[EncodedFrame] = []
         self._remote_period_s: float | None = None  # the other's message period, from its hello
         self._last_remote: float | None = None  # when its last driving message arrived (monotonic s)
@@ -259,8 +263,11 @@ class SenderSide:
             raise RuntimeError("send hello() first")
         out = Outgoing()
         self.views.consider(tracked)
-        if not self.pacer.busy and self.views.ready():
-            self._queue_view(self.views.take())
+        if not self.pacer.busy and not self._view_out and self.views.ready():
+            if self.defer_views:
+                out.view, self._view_out = self.views.take(), True
+            else:
+                self._queue_view(self.views.take())
         out.control = self.pacer.take(now_s)
         self.stats.add(view_bytes_sent=sum(len(m) if isinstance(m, bytes) else len(m.encode()) for m in out.control))
         if congested and not self._bundle:
@@ -293,8 +300,21 @@ class SenderSide:
         self._bundle = []
         return message
 
-    def _queue_view(self, view: ViewCandidate) -> None:
-        data = encode_view(view.image, self.config.view_format, self.config.view_quality)
+    def encode_view(self, view: ViewCandidate) -> bytes:
+        """The view's image bytes (thread-safe: touches no sender state)."""
+        return encode_view(view.image, self.config.view_format, self.config.view_quality)
+
+    def add_encoded_view(self, view: ViewCandidate, data: bytes | None) -> None:
+        """A view handed out by process() comes back encoded (None: encoding failed, the view is
+        dropped as an oversized one is); its messages go out with the next frames, paced."""
+        self._view_out = False
+        if data is None:
+            log.warning("a source view could not be encoded: not sent")
+            return
+        self._queue_view(view, data)
+
+    def _queue_view(self, view: ViewCandidate, data: bytes | None = None) -> None:
+        data = self.encode_view(view) if data is None else data
         if len(data) > MAX_VIEW_BYTES:
             log.warning("source view of %d bytes is over the limit: not sent", len(data))
             return
