@@ -24,7 +24,10 @@ def image_to_tensor(image: object, name: str = "image", device: torch.device | s
         raise ValueError(f"{name}: expected dtype uint8, found {image.dtype}")
     if image.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
         raise ValueError(f"{name}: expected shape (256, 256, 3), found {image.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    array = np.ascontiguousarray(image)
+    if not array.flags.writeable:  # e.g. a decoded view: torch warns on read-only memory
+        array = array.copy()
+    t = torch.from_numpy(array).to(device)
     return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
