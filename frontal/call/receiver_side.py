@@ -102,11 +102,12 @@ class ReceiverSide:
 
     def on_driving(self, message: bytes) -> None:
         self.stats.add(driving_messages_received=1, driving_bytes_received=len(message))
-        if message and message[0] >> 6 == COMPACT_TYPE >> 6 and self._decoder is None:
+        context = self._compact_context()
+        if context is None and message and message[0] >> 6 == COMPACT_TYPE >> 6:
             self.stats.add(packets_unusable=1)  # before hello: we do not know the stream yet
             return
         try:
-            packets = unpack_driving(message, self._compact_context())
+            packets = unpack_driving(message, context)
         except ValueError as exc:
             log.debug("driving message dropped: %s", exc)
             self.stats.add(packets_bad=1)

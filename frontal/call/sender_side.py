@@ -287,13 +287,12 @@ class SenderSide:
                 self.stats.add(phase_shifts=1)
             else:
                 self._check_phase(now_s)
-            out.driving = pack_driving([e.packet for e in self._bundle], compact=self.config.compact)
-            self._bundle = []
+            out.driving = self.flush()
         return out
 
     def flush(self) -> bytes | None:
-        """The frames still waiting for their bundle partner, packed as one message (None if none):
-        sent when the source ends or the call hangs up, so the last frame is not lost."""
+        """The frames waiting in the bundle, packed as one message (None if none): at each send, and
+        when the source ends or the call hangs up, so the last frame is not lost."""
         if not self._bundle:
             return None
         message = pack_driving([e.packet for e in self._bundle], compact=self.config.compact)
