@@ -33,6 +33,9 @@ class FrontalizerConfig:
     n_unsup: int = 10
     unsup_init_radius: float = 0.2
     init_seed: int = 0
+    #: render by composing the flows driving -> p_r -> source i and sampling each source once
+    #: (one resampling of the source features instead of two); the fusion weights are sampled the same way
+    compose_warps: bool = False
 
 
 class FrontalizerOutput(NamedTuple):

@@ -27,7 +27,7 @@ from models.dense_motion import DenseMotion, DenseMotionConfig
 from models.encoder import Encoder, EncoderConfig
 from models.expression import ExpressionConfig, ExpressionHead
 from models.frontalizer import Frontalizer, FrontalizerConfig, FrontalizerOutput
-from models.geometry import warp
+from models.geometry import compose_flows, warp
 from models.keypoints import KeypointDetector, KeypointDetectorConfig
 
 FUSIONS = ("frontalizer", "single", "nearest", "maxpool")
@@ -175,7 +175,9 @@ class FrontalModel(nn.Module):
         jac_to = self._full_jacobian(jac)
         if prepared.embedding is not None:  # frontalizer: p_r -> driving
             motion = self.dense_motion(prepared.kp, kp)
-            return self._decode(prepared.embedding, motion, expr, None)
+            deformed = self.deform(prepared, motion)
+            image = self.decoder(deformed, expr)
+            return RenderOutput(image, motion.flow, torch.sigmoid(motion.confidence), deformed, None)
         src = prepared.sources
         if self.cfg.fusion in ("single", "nearest"):
             idx = self._nearest(src.kp, kp)
@@ -232,6 +234,33 @@ class FrontalModel(nn.Module):
         if occ.shape[-1] != size:
             occ = nn.functional.interpolate(occ, size=(size, size), mode="bilinear", align_corners=False)
         return occ
+
+    def deform(self, prepared: Prepared, motion: tuple) -> torch.Tensor:
+        """Frontalizer: the decoder input `[B, C, H, W]` for one frame's motion (p_r -> driving).
+
+        Paper form: the fused embedding warped by the frame's flow, times the occlusion. With
+        `compose_warps`: each source sampled once, at its flow (p_r -> source i) composed with the
+        frame's flow (driving -> p_r), summed with the fusion weights sampled at the same points,
+        times the occlusion: the same sum with one bilinear resampling of the features, not two."""
+        h, w = prepared.embedding.shape[-2:]
+        occ = self._occlusion(motion, w)
+        if self.frontalizer is None or not self.frontalizer.cfg.compose_warps:
+            deformed = warp(prepared.embedding, motion.flow) * occ
+            return deformed.contiguous(memory_format=self.memory_format)
+        fused, feats = prepared.fusion, prepared.sources.features  # feats [B, N, C, H, W]
+        if fused is None:
+            raise ValueError("compose_warps: the prepared sources carry no fusion (flows, weights)")
+        b, n, c = feats.shape[:3]
+        outer = motion.flow  # [B, S, S, 2]: driving pixel -> p_r
+        if outer.shape[1:3] != (h, w):
+            outer = nn.functional.interpolate(outer.permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
+                                              align_corners=False).permute(0, 2, 3, 1)
+        outer = outer.unsqueeze(1).expand(b, n, h, w, 2).flatten(0, 1)
+        flows = compose_flows(outer, fused.flows.flatten(0, 1))  # driving pixel -> source i
+        weights = nn.functional.grid_sample(fused.weights.flatten(0, 1), outer, mode="bilinear",
+                                            padding_mode="border", align_corners=False).view(b, n, 1, h, w)
+        warped = warp(feats.flatten(0, 1), flows).view(b, n, c, h, w)
+        return ((weights * warped).sum(dim=1) * occ).contiguous(memory_format=self.memory_format)
 
     def _decode(self, features: torch.Tensor, motion: tuple, expr: torch.Tensor | None,
                 idx: torch.Tensor | None) -> RenderOutput:

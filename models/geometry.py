@@ -92,3 +92,17 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         flow = F.interpolate(flow.permute(0, 3, 1, 2), size=features.shape[2:], mode="bilinear",
                              align_corners=False).permute(0, 2, 3, 1)
     return F.grid_sample(features, flow, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def compose_flows(outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
+    """The backward flow of two warps in a row, as one. `outer [B, h, w, 2]` maps each output pixel
+    to a point of an intermediate map, `inner [B, H, W, 2]` maps each intermediate pixel to a point
+    of the input -> `[B, h, w, 2]`, output pixel -> input point: `inner` sampled at `outer`.
+
+    `warp(x, compose_flows(outer, inner))` resamples `x` once where `warp(warp(x, inner), outer)`
+    resamples it twice (each bilinear resampling blurs). Outside the intermediate map the flow is
+    continued from its border, as `warp` continues features.
+    """
+    sampled = F.grid_sample(inner.permute(0, 3, 1, 2), outer, mode="bilinear", padding_mode="border",
+                            align_corners=False)
+    return sampled.permute(0, 2, 3, 1)

@@ -45,7 +45,8 @@ def _mobile(fusion: str, fields: DrivingFields, max_sources: int | None = None) 
         decoder=DecoderConfig("mobile", 32, 32, fields.n_expr, 64, 2, (32, 24, 16)),
         expression=ExpressionConfig(kp.centre_features, 32, fields.n_expr) if fields.n_expr else None,
         frontalizer=(FrontalizerConfig(DenseMotionConfig("mobile", fields.num_kp, 32, (48, 64, 96)),
-                                       fields.n_sup, fields.n_unsup) if fusion == "frontalizer" else None),
+                                       fields.n_sup, fields.n_unsup, compose_warps=True)
+                     if fusion == "frontalizer" else None),
         aggregator=MaxPoolConfig("mobile", 32, 2) if fusion == "maxpool" else None,
         max_sources=max_sources,
     )
@@ -65,7 +66,7 @@ def _dense(fusion: str, fields: DrivingFields, max_sources: int | None = None) -
         dense_motion=motion,
         decoder=DecoderConfig("dense", 256, 64, fields.n_expr, 256, 6, (128, 64)),
         expression=ExpressionConfig(kp.centre_features, 32, fields.n_expr) if fields.n_expr else None,
-        frontalizer=(FrontalizerConfig(motion, fields.n_sup, fields.n_unsup)
+        frontalizer=(FrontalizerConfig(motion, fields.n_sup, fields.n_unsup, compose_warps=True)
                      if fusion == "frontalizer" else None),
         aggregator=MaxPoolConfig("dense", 256, 2) if fusion == "maxpool" else None,
         max_sources=max_sources,

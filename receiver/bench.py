@@ -31,7 +31,6 @@ from torch import nn
 from models.extractor import DrivingExtractor
 from models.frames import tensor_to_image
 from models.generator import FrontalModel
-from models.geometry import warp
 from models.optimize import prepare_for_inference
 from models.registry import load_model, model_names
 from receiver.renderer import Renderer
@@ -175,11 +174,9 @@ def _stage_times(net: FrontalModel, prepared: Any, renderer: Renderer, rec: dict
         jac = None if rec["jac"] is None else torch.from_numpy(rec["jac"])[None]
         stages: dict[str, float] = {}
         if prepared.embedding is not None:
-            emb = prepared.embedding
             stages["dense_motion"] = median_ms(lambda: net.dense_motion(prepared.kp, kp), frames)
             motion = net.dense_motion(prepared.kp, kp)
-            stages["warp"] = median_ms(lambda: (warp(emb, motion.flow) * torch.sigmoid(motion.confidence))
-                                       .contiguous(memory_format=net.memory_format), frames)
+            stages["warp"] = median_ms(lambda: net.deform(prepared, motion), frames)
         deformed = out.deformed
         stages["decoder"] = median_ms(lambda: net.decoder(deformed, expr), frames)
         stages["model_render"] = median_ms(lambda: net.render(prepared, kp, jac, expr), frames)
@@ -214,16 +211,16 @@ def _network_table(model: FrontalModel, inputs: dict[str, Any]) -> dict[str, dic
 
 # -- variants -------------------------------------------------------------------------------------
 class _RenderPath(nn.Module):
-    """The per-frame path of a Frontalizer model as one module (for export / compile)."""
+    """The per-frame path of a Frontalizer model as one module (for export / compile); the prepared
+    source set is held as constants."""
 
-    def __init__(self, net: FrontalModel) -> None:
+    def __init__(self, net: FrontalModel, prepared: Any) -> None:
         super().__init__()
         self.net = net
+        self.prepared = prepared
 
-    def forward(self, embedding: torch.Tensor, ref: torch.Tensor, kp: torch.Tensor,
-                expr: torch.Tensor) -> torch.Tensor:
-        motion = self.net.dense_motion(ref, kp)
-        return self.net._decode(embedding, motion, expr, None).image  # noqa: SLF001
+    def forward(self, kp: torch.Tensor, expr: torch.Tensor) -> torch.Tensor:
+        return self.net.render(self.prepared, kp, None, expr).image
 
 
 def _variants(base: FrontalModel, inputs: dict[str, Any], frames: int, onnx: bool,
@@ -264,8 +261,8 @@ def _variants(base: FrontalModel, inputs: dict[str, Any], frames: int, onnx: boo
     key = "inference_mode+channels_last+fold_bn (default)"
     calls[key], prepared, (kp, expr) = renderer_call(best, "inference_mode")
     if (onnx or compile_) and prepared.embedding is not None and expr is not None:
-        path = _RenderPath(best).eval()
-        args = (prepared.embedding, prepared.kp.contiguous(), kp, expr)
+        path = _RenderPath(best, prepared).eval()
+        args = (kp, expr)
         for name, enabled, make in (("onnxruntime", onnx, _onnx_variant),
                                     ("torch.compile", compile_, _compile_variant)):
             if enabled:
@@ -296,7 +293,7 @@ def _onnx_variant(path: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[Call
         return None, {"error": "onnxruntime is not installed"}
     import tempfile
 
-    names = ["embedding", "ref", "kp", "expr"]
+    names = ["kp", "expr"]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             file = os.path.join(tmp, "render.onnx")

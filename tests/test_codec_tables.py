@@ -16,11 +16,11 @@ from codec.fields import FieldSet
 from codec.frame_coder import CoderState, FrameCoder
 from codec.tables import DEFAULT_TABLES, Tables, load_tables
 
-TABLES_SHA256 = "b613d20899fe7b94cf282870c7be289193c9ba024ed2ca2ca5509dc75ce82d1f"
+TABLES_SHA256 = "207d529b85cd8198987ecc8f0c6dcc988c10ae5f37064dd89d8e08673b7626bf"
 GOLDEN_PACKETS = {
     # sha256 of the payloads of tests/expected/golden_q.json coded with the shipped tables
     "paper": "2fefca0adb414e493a5190005f48047a82084fa7b942326d43acd65b92c58e37",
-    "predictive": "42df4c145c473aa958804afd7e24ea8bfaefaac276626249c5bd9e189f5dbfc3",
+    "predictive": "0e202b0c6864ed9eae8f3b1d40596fcb2bb003c4bf9762a7fb6f87f58beed2ad",
 }
 GOLDEN = Path(__file__).parent / "expected" / "golden_q.json"
 

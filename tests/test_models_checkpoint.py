@@ -156,3 +156,23 @@ def test_registry_loads_an_explicit_checkpoint(ckpt: Path, model: torch.nn.Modul
     loaded = load_model(NAME, weights=ckpt)
     assert loaded.trained
     assert torch.equal(loaded.model.decoder.head.weight, model.decoder.head.weight)
+
+
+def test_a_checkpoint_keeps_the_render_option_it_was_trained_with(tmp_path: Path) -> None:
+    """The registry's Frontalizers compose their warps; an older checkpoint saved without the field
+    (trained with two warps) loads under the same name and still renders with two warps."""
+    cfg = get_config("frontalizer-mobile")
+    assert cfg.frontalizer.compose_warps
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(build_untrained(cfg), path, "frontalizer-mobile")
+    old = json.loads(read_metadata(path)["config"])
+    del old["frontalizer"]["compose_warps"]  # as written before the option existed
+    _rewrite(path, config=json.dumps(old))
+    loaded = load_checkpoint(path, expected_name="frontalizer-mobile", expected_config=cfg)
+    assert loaded.config.frontalizer.compose_warps is False
+    assert loaded.model.frontalizer.cfg.compose_warps is False
+    assert load_model("frontalizer-mobile", weights=path).model.frontalizer.cfg.compose_warps is False
+    old["frontalizer"]["n_unsup"] = 9  # an architecture change is still refused
+    _rewrite(path, config=json.dumps(old))
+    with pytest.raises(CheckpointError, match="n_unsup"):
+        load_checkpoint(path, expected_config=cfg)
