@@ -3,7 +3,9 @@
 One `FrontalModel` built from one `ModelConfig`; the fusion mode selects the method:
 
 - "frontalizer": the paper's model. Sources fused once into an embedding in the learned pose p_r;
-  per frame: dense motion p_r -> driving, warp, decoder.
+  per frame: dense motion p_r -> driving, warp, decoder. With `FrontalizerConfig.compose_warps`
+  (the registry's default) the warp samples each source once at the composed flow instead of
+  resampling the embedding (`deform`).
 - "single": First Order Model, one source (the first).
 - "nearest": "FOM mult": per frame, the source whose keypoints are nearest the driving ones.
 - "maxpool": per frame, every source warped to the driving pose, shared residual blocks, max over
