@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frontal.fsutil import atomic_write
+
 from receiver.renderer import Renderer
 
 
@@ -60,7 +62,7 @@ def main() -> int:
     res = {"sources": args.sources, "frames": args.frames, "threads": args.threads, **measure(args.sources, args.frames)}
     print(json.dumps(res))
     if args.json:
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
+        atomic_write(args.json, (json.dumps(res, indent=1) + "\n").encode())
     return 0
 
 

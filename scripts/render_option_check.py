@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 import frontal.train.evaluate as ev
+from frontal.fsutil import atomic_write
 
 
 def _apply(renderer: object, variant: str) -> None:
@@ -95,7 +96,7 @@ def main() -> int:
         return 1
     print(ev.format_tables(res))
     if args.json:
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
+        atomic_write(args.json, (json.dumps(res, indent=1) + "\n").encode())
     return 0
 
 
