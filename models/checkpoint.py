@@ -120,7 +120,7 @@ def load_checkpoint(path: str | Path, expected_name: str | None = None,
     if expected_name is not None and name != expected_name:
         raise CheckpointError(f"{path}: field 'model_name': expected {expected_name!r}, found {name!r}")
     cfg = config_from_json(meta["config"])
-    if expected_config is not None and architecture(cfg) != architecture(expected_config):
+    if expected_config is not None and cfg != expected_config:
         raise CheckpointError(f"{path}: config: {_first_difference(expected_config, cfg)}")
     try:
         model = FrontalModel(cfg)
@@ -148,15 +148,6 @@ def load_checkpoint(path: str | Path, expected_name: str | None = None,
             raise CheckpointError(f"{path}: tensor {key!r} holds NaN or infinite values")
     model.load_state_dict(tensors, strict=True)
     return Checkpoint(model.eval(), name, cfg)
-
-
-def architecture(cfg: ModelConfig) -> ModelConfig:
-    """`cfg` without its render options: what the weights depend on. A checkpoint is loaded with its
-    own render options (`FrontalizerConfig.compose_warps`: how it was trained), so one of a name's
-    older checkpoints keeps rendering as it was trained when the registry's option changes."""
-    if cfg.frontalizer is None:
-        return cfg
-    return dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer, compose_warps=False))
 
 
 def _first_difference(a: Any, b: Any, where: str = "config") -> str:

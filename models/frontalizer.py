@@ -13,7 +13,7 @@ small random offsets around the centre.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -34,8 +34,10 @@ class FrontalizerConfig:
     unsup_init_radius: float = 0.2
     init_seed: int = 0
     #: render by composing the flows driving -> p_r -> source i and sampling each source once
-    #: (one resampling of the source features instead of two); the fusion weights are sampled the same way
-    compose_warps: bool = False
+    #: (one resampling of the source features instead of two); the fusion weights are sampled the same way.
+    #: A render option, not architecture: left out of config equality (as `ModelConfig.notes`), so a
+    #: checkpoint loads under its registry name with the option it was trained with
+    compose_warps: bool = field(default=False, compare=False)
 
 
 class FrontalizerOutput(NamedTuple):

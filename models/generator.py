@@ -29,7 +29,7 @@ from models.dense_motion import DenseMotion, DenseMotionConfig
 from models.encoder import Encoder, EncoderConfig
 from models.expression import ExpressionConfig, ExpressionHead
 from models.frontalizer import Frontalizer, FrontalizerConfig, FrontalizerOutput
-from models.geometry import compose_flows, warp
+from models.geometry import compose_flows, resize_flow, warp
 from models.keypoints import KeypointDetector, KeypointDetectorConfig
 
 FUSIONS = ("frontalizer", "single", "nearest", "maxpool")
@@ -253,10 +253,7 @@ class FrontalModel(nn.Module):
         if fused is None:
             raise ValueError("compose_warps: the prepared sources carry no fusion (flows, weights)")
         b, n, c = feats.shape[:3]
-        outer = motion.flow  # [B, S, S, 2]: driving pixel -> p_r
-        if outer.shape[1:3] != (h, w):
-            outer = nn.functional.interpolate(outer.permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
-                                              align_corners=False).permute(0, 2, 3, 1)
+        outer = resize_flow(motion.flow, (h, w))  # driving pixel -> p_r
         outer = outer.unsqueeze(1).expand(b, n, h, w, 2).flatten(0, 1)
         flows = compose_flows(outer, fused.flows.flatten(0, 1))  # driving pixel -> source i
         weights = nn.functional.grid_sample(fused.weights.flatten(0, 1), outer, mode="bilinear",

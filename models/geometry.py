@@ -88,10 +88,16 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
     The flow is resized to the feature size first when they differ.
     """
-    if flow.shape[1:3] != features.shape[2:]:
-        flow = F.interpolate(flow.permute(0, 3, 1, 2), size=features.shape[2:], mode="bilinear",
-                             align_corners=False).permute(0, 2, 3, 1)
+    flow = resize_flow(flow, features.shape[2:])
     return F.grid_sample(features, flow, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def resize_flow(flow: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """`flow [B, h, w, 2]` resampled (bilinear) to `[B, *size, 2]`; returned as is when already that size."""
+    if tuple(flow.shape[1:3]) == tuple(size):
+        return flow
+    return F.interpolate(flow.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear",
+                         align_corners=False).permute(0, 2, 3, 1)
 
 
 def compose_flows(outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,7 @@ def main() -> int:
     orig = ev.build_renderer
 
     def build(spec: ev.ModelSpec, device: str) -> object:
-        r = orig(spec._replace(label="frontalizer-mobile"), device)
+        r = orig(spec, device)
         _apply(r, spec.label)
         return r
 
