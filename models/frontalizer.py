@@ -38,6 +38,11 @@ class FrontalizerConfig:
     #: A render option, not architecture: left out of config equality (as `ModelConfig.notes`), so a
     #: checkpoint loads under its registry name with the option it was trained with
     compose_warps: bool = field(default=False, compare=False)
+    #: per-frame view selection (composed warps only): source i's fusion weights are multiplied by
+    #: exp(-(d_i - min_j d_j) / T), d_i the mean distance between its centred supervised landmarks and
+    #: the frame's, and renormalised over sources, so views posed like the frame count more. 0 = off.
+    #: A render option like `compose_warps` (no parameters)
+    view_temperature: float = field(default=0.0, compare=False)
 
 
 class FrontalizerOutput(NamedTuple):

@@ -177,7 +177,7 @@ class FrontalModel(nn.Module):
         jac_to = self._full_jacobian(jac)
         if prepared.embedding is not None:  # frontalizer: p_r -> driving
             motion = self.dense_motion(prepared.kp, kp)
-            deformed = self.deform(prepared, motion)
+            deformed = self.deform(prepared, motion, kp)
             image = self.decoder(deformed, expr)
             return RenderOutput(image, motion.flow, torch.sigmoid(motion.confidence), deformed, None)
         src = prepared.sources
@@ -237,7 +237,7 @@ class FrontalModel(nn.Module):
             occ = nn.functional.interpolate(occ, size=(size, size), mode="bilinear", align_corners=False)
         return occ
 
-    def deform(self, prepared: Prepared, motion: tuple) -> torch.Tensor:
+    def deform(self, prepared: Prepared, motion: tuple, kp: torch.Tensor | None = None) -> torch.Tensor:
         """Frontalizer: the decoder input `[B, C, H, W]` for one frame's motion (p_r -> driving).
 
         Paper form: the fused embedding warped by the frame's flow, times the occlusion. With
@@ -259,7 +259,21 @@ class FrontalModel(nn.Module):
         weights = nn.functional.grid_sample(fused.weights.flatten(0, 1), outer, mode="bilinear",
                                             padding_mode="border", align_corners=False).view(b, n, 1, h, w)
         warped = warp(feats.flatten(0, 1), flows).view(b, n, c, h, w)
+        if self.frontalizer.cfg.view_temperature > 0 and kp is not None and n > 1:
+            weights = weights * self._view_prior(prepared.sources.kp, kp)[:, :, None, None, None]
+            weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-8)
         return ((weights * warped).sum(dim=1) * occ).contiguous(memory_format=self.memory_format)
+
+    def _view_prior(self, source_kp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
+        """Per-frame view selection: `source_kp [B, N, P, 2]`, `kp [B, P, 2]` -> `[B, N]` in (0, 1], 1 for
+        the source whose centred supervised landmarks are nearest the frame's (`view_temperature`)."""
+        ns = self.frontalizer.cfg.n_sup
+        src, drv = source_kp[..., :ns, :], kp[..., :ns, :]
+        src = src - src.mean(dim=-2, keepdim=True)
+        drv = drv - drv.mean(dim=-2, keepdim=True)
+        d = (src - drv.unsqueeze(1)).norm(dim=-1).mean(dim=-1)
+        d = d - d.min(dim=1, keepdim=True).values
+        return torch.exp(-d / self.frontalizer.cfg.view_temperature)
 
     def _decode(self, features: torch.Tensor, motion: tuple, expr: torch.Tensor | None,
                 idx: torch.Tensor | None) -> RenderOutput:

@@ -176,7 +176,7 @@ def _stage_times(net: FrontalModel, prepared: Any, renderer: Renderer, rec: dict
         if prepared.embedding is not None:
             stages["dense_motion"] = median_ms(lambda: net.dense_motion(prepared.kp, kp), frames)
             motion = net.dense_motion(prepared.kp, kp)
-            stages["warp"] = median_ms(lambda: net.deform(prepared, motion), frames)
+            stages["warp"] = median_ms(lambda: net.deform(prepared, motion, kp), frames)
         deformed = out.deformed
         stages["decoder"] = median_ms(lambda: net.decoder(deformed, expr), frames)
         stages["model_render"] = median_ms(lambda: net.render(prepared, kp, jac, expr), frames)

@@ -5,7 +5,9 @@
     python scripts/render_option_check.py --data .cache/faces15c --weights CKPT --fusion-weights [--clips 10]
 
 Variants: "plain" (the paper's two warps), "composed" (`compose_warps`), "tT" (the fusion softmax
-over sources sharpened: confidences divided by T), joined with "+". Scored as `frontal evaluate`
+over sources sharpened: confidences divided by T), "nearT" (per-frame view selection,
+`view_temperature` T; with "composed"), joined with "+"; a variant without "nearT" renders with
+view selection off. Scored as `frontal evaluate`
 does (extremes views; PSNR, dlib identity distance, FaceMesh NME; overall and per |yaw| bucket).
 `--fusion-weights` prints, per clip, the mean fusion weight of each view and the mean largest
 weight over the face's centre (1/N is uniform: the views averaged).
@@ -26,15 +28,17 @@ from frontal.fsutil import atomic_write
 
 def _apply(renderer: object, variant: str) -> None:
     fr = renderer.model.frontalizer  # type: ignore[attr-defined]
-    compose, temperature = False, 1.0
+    compose, temperature, view_t = False, 1.0, 0.0
     for part in variant.split("+"):
         if part == "composed":
             compose = True
+        elif part.startswith("near"):
+            view_t = float(part[4:])
         elif part.startswith("t"):
             temperature = float(part[1:])
         elif part != "plain":
             raise ValueError(f"unknown variant part {part!r}")
-    fr.cfg = dataclasses.replace(fr.cfg, compose_warps=compose)
+    fr.cfg = dataclasses.replace(fr.cfg, compose_warps=compose, view_temperature=view_t)
     if temperature != 1.0:
         conf = fr.motion.confidence
         with torch.no_grad():  # softmax(c / T): scale the confidence head

@@ -1,6 +1,7 @@
 """Checkpoints (safetensors + version + config) and the registry."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from pathlib import Path
@@ -172,7 +173,18 @@ def test_a_checkpoint_keeps_the_render_option_it_was_trained_with(tmp_path: Path
     assert loaded.config.frontalizer.compose_warps is False
     assert loaded.model.frontalizer.cfg.compose_warps is False
     assert load_model("frontalizer-mobile", weights=path).model.frontalizer.cfg.compose_warps is False
+    assert loaded.config.frontalizer.view_temperature == 0.0  # written before view selection: off
     old["frontalizer"]["n_unsup"] = 9  # an architecture change is still refused
     _rewrite(path, config=json.dumps(old))
     with pytest.raises(CheckpointError, match="n_unsup"):
         load_checkpoint(path, expected_config=cfg)
+
+
+def test_a_checkpoint_trained_with_view_selection_keeps_it(tmp_path: Path) -> None:
+    """`view_temperature` travels with the checkpoint, under the registry name whose default is off."""
+    cfg = get_config("frontalizer-mobile")
+    assert cfg.frontalizer.view_temperature == 0.0
+    trained = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer, view_temperature=0.05))
+    path = tmp_path / "vs.safetensors"
+    save_checkpoint(build_untrained(trained), path, "frontalizer-mobile")
+    assert load_model("frontalizer-mobile", weights=path).model.frontalizer.cfg.view_temperature == 0.05
