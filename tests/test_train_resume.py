@@ -122,3 +122,20 @@ def test_warm_start_from_a_checkpoint(tmp_path: Path, data: Path) -> None:
     assert json.loads((tmp_path / "warm" / "run.json").read_text())["train"]["init_sha256"] == sha
     with pytest.raises(ValueError, match="sha256 differs"):
         _trainer(tmp_path, "other", data, gan=False, init=str(ckpt), init_sha256="0" * 64)
+
+
+def test_view_selection_is_a_training_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`frontal train --view-temperature T`: the model config carries it (and so the checkpoints);
+    refused with one line for models without a composing Frontalizer, or T < 0."""
+    from frontal.train.cli import main_train, model_config
+
+    assert model_config("frontalizer-mobile").frontalizer.view_temperature == 0.0
+    assert model_config("frontalizer-mobile", 0.05).frontalizer.view_temperature == 0.05
+    for name, t in (("fom-mobile", 0.05), ("frontalizer-mobile", -1.0)):
+        with pytest.raises(ValueError, match="--view-temperature"):
+            model_config(name, t)
+    rc = main_train(["--config", "fom-mobile", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                     "--view-temperature", "0.05"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("frontal train: --view-temperature") and "\n" not in err
+    assert not (tmp_path / "run").exists()

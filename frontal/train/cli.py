@@ -11,9 +11,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from frontal.train.data import Augment
+
+if TYPE_CHECKING:
+    from models.generator import ModelConfig
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -38,8 +41,26 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in this session (resumable)")
     p.add_argument("--init", help="start from this checkpoint's weights (same model config); a new optimiser and schedule")
+    p.add_argument("--view-temperature", type=float, default=0.0,
+                   help="Frontalizer models: train (and store in the checkpoints) per-frame view selection "
+                        "with this temperature, e.g. 0.05 (default 0: off; docs/models.md)")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def model_config(name: str, view_temperature: float = 0.0) -> ModelConfig:
+    """The registry's config of `name`, with per-frame view selection at `view_temperature` (> 0)."""
+    from models.registry import get_config
+
+    cfg = get_config(name)
+    composes = cfg.frontalizer is not None and cfg.frontalizer.compose_warps
+    if view_temperature < 0 or (view_temperature > 0 and not composes):
+        raise ValueError(f"--view-temperature: expected 0, or > 0 for a Frontalizer with composed warps "
+                         f"(found {view_temperature} for {name})")
+    if view_temperature > 0:
+        cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer,
+                                                                       view_temperature=view_temperature))
+    return cfg
 
 
 def _sha256(path: str) -> str:
@@ -81,7 +102,12 @@ def main_train(argv: Sequence[str] | None = None) -> int:
                       init=str(Path(args.init).resolve()) if args.init else "",
                       init_sha256=_sha256(args.init) if args.init else "")
     try:
-        trainer = Trainer(cfg, args.out, args.data, device=args.device, vgg_weights=args.vgg_weights,
+        model_cfg = model_config(args.config, args.view_temperature)
+    except ValueError as exc:
+        print(f"frontal train: {exc}", file=sys.stderr)
+        return 2
+    try:
+        trainer = Trainer(cfg, args.out, args.data, model_cfg=model_cfg, device=args.device, vgg_weights=args.vgg_weights,
                           resume=args.resume, progress=not args.no_progress)
     except (StateError, DataError, ValueError, FileNotFoundError, CheckpointError) as exc:
         print(f"frontal train: {exc}", file=sys.stderr)
