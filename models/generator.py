@@ -243,7 +243,9 @@ class FrontalModel(nn.Module):
         Paper form: the fused embedding warped by the frame's flow, times the occlusion. With
         `compose_warps`: each source sampled once, at its flow (p_r -> source i) composed with the
         frame's flow (driving -> p_r), summed with the fusion weights sampled at the same points,
-        times the occlusion: the same sum with one bilinear resampling of the features, not two."""
+        times the occlusion: the same sum with one bilinear resampling of the features, not two.
+        With `view_temperature` and the frame's keypoints `kp [B, P, 2]`, the fusion weights also
+        favour the sources posed like the frame (`_view_prior`)."""
         h, w = prepared.embedding.shape[-2:]
         occ = self._occlusion(motion, w)
         if self.frontalizer is None or not self.frontalizer.cfg.compose_warps:
@@ -266,8 +268,9 @@ class FrontalModel(nn.Module):
 
     def _view_prior(self, source_kp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
         """Per-frame view selection: `source_kp [B, N, P, 2]`, `kp [B, P, 2]` -> `[B, N]` in (0, 1], 1 for
-        the source whose centred supervised landmarks are nearest the frame's (`view_temperature`)."""
-        ns = self.frontalizer.cfg.n_sup
+        the source whose centred supervised landmarks (all keypoints for a model without them) are
+        nearest the frame's (`view_temperature`)."""
+        ns = self.frontalizer.cfg.n_sup or kp.shape[-2]  # no supervised landmarks: all keypoints
         src, drv = source_kp[..., :ns, :], kp[..., :ns, :]
         src = src - src.mean(dim=-2, keepdim=True)
         drv = drv - drv.mean(dim=-2, keepdim=True)
