@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from models.dense_motion import MotionOutput
@@ -49,9 +50,10 @@ def test_half_pixel_shifts_blur_less_composed() -> None:
     assert once.std() > 0.45  # one whole-pixel step keeps them
 
 
-def _composed_model() -> FrontalModel:
+def _composed_model(view_temperature: float = 0.0) -> FrontalModel:
     cfg = get_config("frontalizer-mobile")
-    cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer, compose_warps=True))
+    cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer, compose_warps=True,
+                                                                   view_temperature=view_temperature))
     return build_untrained(cfg).eval()
 
 
@@ -84,8 +86,9 @@ def test_identity_flows_give_the_same_decoder_input_either_way() -> None:
     assert a.std() > z.std()  # the single resampling keeps more of the features' contrast
 
 
-def test_composed_render_is_source_order_invariant_and_trains() -> None:
-    model = _composed_model()
+@pytest.mark.parametrize("view_temperature", [0.0, 0.05])  # with and without per-frame view selection
+def test_composed_render_is_source_order_invariant_and_trains(view_temperature: float) -> None:
+    model = _composed_model(view_temperature)
     torch.manual_seed(0)
     images = torch.rand(1, 3, 3, 256, 256)
     sup = (torch.rand(1, 3, 33, 2) - 0.5) * 0.8
