@@ -70,14 +70,21 @@ class ModelConfig:
     max_sources: int | None = None  # None: unbounded
     image_size: int = 256
     notes: str = field(default="", compare=False)
+    #: render option (no parameters; left out of config equality like `FrontalizerConfig.compose_warps`):
+    #: where the occlusion map says the warp is valid, show the source views' own pixels, sampled at
+    #: full resolution by the same flows (and fusion weights) that warp their features, instead of
+    #: the decoder's output (`FrontalModel.pixels`). Single / nearest fusions and composing Frontalizers
+    pixel_path: bool = field(default=False, compare=False)
 
 
 class SourceSet(NamedTuple):
-    """Per-source tensors. `features [B, N, C, H, W]`, `kp [B, N, P, 2]`, `jac [B, N, K, 2, 2] | None`."""
+    """Per-source tensors. `features [B, N, C, H, W]`, `kp [B, N, P, 2]`, `jac [B, N, K, 2, 2] | None`,
+    `images [B, N, 3, 256, 256] | None` (the views themselves, for `ModelConfig.pixel_path`)."""
 
     features: torch.Tensor
     kp: torch.Tensor
     jac: torch.Tensor | None
+    images: torch.Tensor | None = None
 
 
 class Prepared(NamedTuple):
@@ -156,7 +163,7 @@ class FrontalModel(nn.Module):
         unsup = det.kp.view(b, n, -1, 2)
         kp = self.join_keypoints(sup, unsup)
         jac = det.jacobian.view(b, n, -1, 2, 2) if self.cfg.driving_fields.jacobians else None
-        return SourceSet(features.view(b, n, *features.shape[1:]), kp, jac)
+        return SourceSet(features.view(b, n, *features.shape[1:]), kp, jac, images)
 
     def prepare_sources(self, sources: SourceSet) -> Prepared:
         """Once per source set. Frontalizer: fuse into the p_r embedding; "single": keep source 0."""
@@ -165,8 +172,7 @@ class FrontalModel(nn.Module):
             kp = self.frontalizer.reference.unsqueeze(0).expand(sources.kp.shape[0], -1, -1)
             return Prepared(fused.embedding, kp, sources, fused)
         if self.cfg.fusion == "single":
-            first = SourceSet(sources.features[:, :1], sources.kp[:, :1],
-                              None if sources.jac is None else sources.jac[:, :1])
+            first = SourceSet(*(None if t is None else t[:, :1] for t in sources))
             return Prepared(None, None, first, None)
         return Prepared(None, None, sources, None)
 
@@ -178,7 +184,7 @@ class FrontalModel(nn.Module):
         if prepared.embedding is not None:  # frontalizer: p_r -> driving
             motion = self.dense_motion(prepared.kp, kp)
             deformed = self.deform(prepared, motion, kp)
-            image = self.decoder(deformed, expr)
+            image = self._with_pixels(self.decoder(deformed, expr), prepared, motion, kp)
             return RenderOutput(image, motion.flow, torch.sigmoid(motion.confidence), deformed, None)
         src = prepared.sources
         if self.cfg.fusion in ("single", "nearest"):
@@ -187,7 +193,11 @@ class FrontalModel(nn.Module):
             feat, skp = src.features[ar, idx], src.kp[ar, idx]
             sjac = self._full_jacobian(src.jac[ar, idx]) if src.jac is not None else None
             motion = self.dense_motion(skp, kp, sjac, jac_to)
-            return self._decode(feat, motion, expr, idx if self.cfg.fusion == "nearest" else None)
+            out = self._decode(feat, motion, expr, idx if self.cfg.fusion == "nearest" else None)
+            if self.cfg.pixel_path:
+                chosen = prepared._replace(sources=src._replace(images=None if src.images is None else src.images[ar, idx][:, None]))
+                out = out._replace(image=self._with_pixels(out.image, chosen, motion, kp))
+            return out
         # maxpool: every source to the driving pose, then max over sources
         b, n = src.kp.shape[:2]
         rep = lambda t: t.unsqueeze(1).expand(b, n, *t.shape[1:]).flatten(0, 1)  # noqa: E731
@@ -254,17 +264,44 @@ class FrontalModel(nn.Module):
         fused, feats = prepared.fusion, prepared.sources.features  # feats [B, N, C, H, W]
         if fused is None:
             raise ValueError("compose_warps: the prepared sources carry no fusion (flows, weights)")
-        b, n, c = feats.shape[:3]
-        outer = resize_flow(motion.flow, (h, w))  # driving pixel -> p_r
+        fused_sum = self._composed(feats, fused, motion.flow, prepared.sources.kp, kp)
+        return (fused_sum * occ).contiguous(memory_format=self.memory_format)
+
+    def _composed(self, maps: torch.Tensor, fused: FrontalizerOutput, flow: torch.Tensor,
+                  source_kp: torch.Tensor, kp: torch.Tensor | None) -> torch.Tensor:
+        """Per-source `maps [B, N, C, H, W]` (features, or the source images) each sampled once at its
+        flow to p_r composed with the frame's `flow` (driving -> p_r), summed with the fusion weights
+        sampled at the same points (times the view prior) -> `[B, C, H, W]`."""
+        b, n, c, h, w = maps.shape
+        outer = resize_flow(flow, (h, w))  # driving pixel -> p_r
         outer = outer.unsqueeze(1).expand(b, n, h, w, 2).flatten(0, 1)
         flows = compose_flows(outer, fused.flows.flatten(0, 1))  # driving pixel -> source i
         weights = nn.functional.grid_sample(fused.weights.flatten(0, 1), outer, mode="bilinear",
                                             padding_mode="border", align_corners=False).view(b, n, 1, h, w)
-        warped = warp(feats.flatten(0, 1), flows).view(b, n, c, h, w)
+        warped = warp(maps.flatten(0, 1), flows).view(b, n, c, h, w)
         if self.frontalizer.cfg.view_temperature > 0 and kp is not None and n > 1:
-            weights = weights * self._view_prior(prepared.sources.kp, kp)[:, :, None, None, None]
+            weights = weights * self._view_prior(source_kp, kp)[:, :, None, None, None]
             weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-8)
-        return ((weights * warped).sum(dim=1) * occ).contiguous(memory_format=self.memory_format)
+        return (weights * warped).sum(dim=1)
+
+    def pixels(self, prepared: Prepared, flow: torch.Tensor, kp: torch.Tensor | None = None) -> torch.Tensor:
+        """The source views' own pixels moved to the frame's pose by the frame's `flow`, at full
+        resolution -> `[B, 3, 256, 256]`: Frontalizer (composed warps): each view sampled once at its
+        composed flow and summed with the fusion weights; single / nearest: the (one) prepared view."""
+        images = prepared.sources.images
+        if images is None:
+            raise ValueError("pixel_path: the prepared sources carry no images")
+        if prepared.fusion is not None:
+            return self._composed(images, prepared.fusion, flow, prepared.sources.kp, kp)
+        return warp(images[:, 0], resize_flow(flow, images.shape[-2:]))
+
+    def _with_pixels(self, image: torch.Tensor, prepared: Prepared, motion: tuple,
+                     kp: torch.Tensor | None) -> torch.Tensor:
+        """`pixel_path`: occlusion * pixels + (1 - occlusion) * the decoder's `image`."""
+        if not self.cfg.pixel_path:
+            return image
+        occ = self._occlusion(motion, image.shape[-1])
+        return occ * self.pixels(prepared, motion.flow, kp) + (1 - occ) * image
 
     def _view_prior(self, source_kp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
         """Per-frame view selection: `source_kp [B, N, P, 2]`, `kp [B, P, 2]` -> `[B, N]` in (0, 1], 1 for
@@ -308,6 +345,10 @@ def validate_config(cfg: ModelConfig) -> None:
     if cfg.frontalizer is not None:
         checks += [("frontalizer.n_sup", cfg.frontalizer.n_sup, f.n_sup),
                    ("frontalizer.n_unsup", cfg.frontalizer.n_unsup, f.n_unsup)]
+    if cfg.pixel_path and cfg.fusion == "maxpool":
+        checks.append(("pixel_path", True, False))  # max-pooled features have no one flow per view
+    if cfg.pixel_path and cfg.frontalizer is not None and not cfg.frontalizer.compose_warps:
+        checks.append(("pixel_path", True, False))  # needs each view's flow to the frame: composed warps
     if f.jacobians and not f.n_unsup:
         checks.append(("driving_fields.jacobians", True, False))
     if f.n_unsup == 0 and f.n_expr > 0:

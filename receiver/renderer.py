@@ -100,7 +100,8 @@ class Renderer:
         feats = torch.cat([s.features for s in self._sources], dim=1)
         kps = torch.cat([s.kp for s in self._sources], dim=1)
         jacs = None if self._sources[0].jac is None else torch.cat([s.jac for s in self._sources], dim=1)
-        prepared = self._net.prepare_sources(SourceSet(feats, kps, jacs))
+        images = torch.cat([s.images for s in self._sources], dim=1)
+        prepared = self._net.prepare_sources(SourceSet(feats, kps, jacs, images))
         if prepared.embedding is not None:
             emb = prepared.embedding.contiguous(memory_format=self._net.memory_format)
             prepared = prepared._replace(embedding=emb)

@@ -7,7 +7,8 @@
 Variants: "plain" (the paper's two warps), "composed" (`compose_warps`), "tT" (the fusion softmax
 over sources sharpened: confidences divided by T), "nearT" (per-frame view selection,
 `view_temperature` T; with "composed"), joined with "+"; a variant without "nearT" renders with
-view selection off. Scored as `frontal evaluate`
+view selection off; "pixels" (`ModelConfig.pixel_path`; with "composed" for a Frontalizer, alone
+for `--model fom-mobile`). Scored as `frontal evaluate`
 does (extremes views; PSNR, dlib identity distance, FaceMesh NME; overall and per |yaw| bucket).
 `--fusion-weights` prints, per clip, the mean fusion weight of each view and the mean largest
 weight over the face's centre (1/N is uniform: the views averaged).
@@ -27,17 +28,25 @@ from frontal.fsutil import atomic_write
 
 
 def _apply(renderer: object, variant: str) -> None:
-    fr = renderer.model.frontalizer  # type: ignore[attr-defined]
-    compose, temperature, view_t = False, 1.0, 0.0
+    model = renderer.model  # type: ignore[attr-defined]
+    fr = model.frontalizer
+    compose, temperature, view_t, pixels = False, 1.0, 0.0, False
     for part in variant.split("+"):
         if part == "composed":
             compose = True
+        elif part == "pixels":
+            pixels = True
         elif part.startswith("near"):
             view_t = float(part[4:])
         elif part.startswith("t"):
             temperature = float(part[1:])
         elif part != "plain":
             raise ValueError(f"unknown variant part {part!r}")
+    model.cfg = dataclasses.replace(model.cfg, pixel_path=pixels)
+    if fr is None:  # FOM: only "pixels" (and "plain") apply
+        if compose or view_t or temperature != 1.0:
+            raise ValueError(f"variant {variant!r}: only 'pixels' applies to a model without a Frontalizer")
+        return
     fr.cfg = dataclasses.replace(fr.cfg, compose_warps=compose, view_temperature=view_t)
     if temperature != 1.0:
         conf = fr.motion.confidence
@@ -68,7 +77,8 @@ def fusion_weights(data: Path, weights: str, clips: int) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--weights", required=True, help="a frontalizer-mobile checkpoint")
+    p.add_argument("--weights", required=True, help="a checkpoint of --model")
+    p.add_argument("--model", default="frontalizer-mobile", help="registry name of --weights (default %(default)s)")
     p.add_argument("--variants", default="plain,composed")
     p.add_argument("--split", default="train", choices=("train", "val"))
     p.add_argument("--clips", type=int, default=12)
@@ -91,7 +101,7 @@ def main() -> int:
         return r
 
     ev.build_renderer = build
-    specs = [ev.ModelSpec("frontalizer-mobile", args.weights, v) for v in variants]
+    specs = [ev.ModelSpec(args.model, args.weights, v) for v in variants]
     st = ev.EvalSettings(args.split, args.clips, args.frames, 3, ("extremes",), ("psnr", "identity", "nme"))
     try:
         res = ev.evaluate(specs, args.data, st, progress=False)

@@ -378,7 +378,7 @@ def render_batch(model: FrontalModel, batch: Batch) -> BatchRender:
 def repeat_prepared(p: Prepared, n: int) -> Prepared:
     """Each example's prepared sources repeated `n` times along the batch (repeat_interleave)."""
     rep = lambda t: None if t is None else t.repeat_interleave(n, dim=0)  # noqa: E731
-    src = SourceSet(rep(p.sources.features), rep(p.sources.kp), rep(p.sources.jac))
+    src = SourceSet(*(rep(t) for t in p.sources))
     fusion = None if p.fusion is None else type(p.fusion)(*(rep(t) for t in p.fusion))
     return Prepared(rep(p.embedding), rep(p.kp), src, fusion)
 
