@@ -35,6 +35,7 @@ def measure(sources: int, frames: int, seed: int = 0) -> dict[str, float]:
     for name, compose in (("composed", True), ("two_warps", False)):
         r = Renderer("frontalizer-mobile")
         r.model.frontalizer.cfg = dataclasses.replace(r.model.frontalizer.cfg, compose_warps=compose)
+        r.model.cfg = dataclasses.replace(r.model.cfg, pixel_path=False)  # the warp of the features only
         for image, sup in views:
             r.add_source(image, sup=sup)
         renderers[name] = r
