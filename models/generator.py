@@ -73,7 +73,8 @@ class ModelConfig:
     #: render option (no parameters; left out of config equality like `FrontalizerConfig.compose_warps`):
     #: where the occlusion map says the warp is valid, show the source views' own pixels, sampled at
     #: full resolution by the same flows (and fusion weights) that warp their features, instead of
-    #: the decoder's output (`FrontalModel.pixels`). Single / nearest fusions and composing Frontalizers
+    #: the decoder's output (`FrontalModel.pixels`). For single / nearest fusions and composing
+    #: Frontalizers (`validate_config`)
     pixel_path: bool = field(default=False, compare=False)
 
 
@@ -195,7 +196,8 @@ class FrontalModel(nn.Module):
             motion = self.dense_motion(skp, kp, sjac, jac_to)
             out = self._decode(feat, motion, expr, idx if self.cfg.fusion == "nearest" else None)
             if self.cfg.pixel_path:
-                chosen = prepared._replace(sources=src._replace(images=None if src.images is None else src.images[ar, idx][:, None]))
+                one = SourceSet(*(None if t is None else t[ar, idx][:, None] for t in src))  # the chosen view
+                chosen = prepared._replace(sources=one)
                 out = out._replace(image=self._with_pixels(out.image, chosen, motion, kp))
             return out
         # maxpool: every source to the driving pose, then max over sources
@@ -349,6 +351,12 @@ def validate_config(cfg: ModelConfig) -> None:
         checks.append(("pixel_path", True, False))  # max-pooled features have no one flow per view
     if cfg.pixel_path and cfg.frontalizer is not None and not cfg.frontalizer.compose_warps:
         checks.append(("pixel_path", True, False))  # needs each view's flow to the frame: composed warps
+    if cfg.frontalizer is not None and cfg.frontalizer.view_temperature:
+        t = cfg.frontalizer.view_temperature
+        if t < 0:
+            checks.append(("frontalizer.view_temperature", t, ">= 0"))
+        elif not cfg.frontalizer.compose_warps:
+            checks.append(("frontalizer.compose_warps", False, True))  # view selection weights composed warps
     if f.jacobians and not f.n_unsup:
         checks.append(("driving_fields.jacobians", True, False))
     if f.n_unsup == 0 and f.n_expr > 0:

@@ -97,11 +97,9 @@ class Renderer:
         self._prepared = None
 
     def _refuse(self) -> None:
-        feats = torch.cat([s.features for s in self._sources], dim=1)
-        kps = torch.cat([s.kp for s in self._sources], dim=1)
-        jacs = None if self._sources[0].jac is None else torch.cat([s.jac for s in self._sources], dim=1)
-        images = torch.cat([s.images for s in self._sources], dim=1)
-        prepared = self._net.prepare_sources(SourceSet(feats, kps, jacs, images))
+        joined = SourceSet(*(None if parts[0] is None else torch.cat(parts, dim=1)
+                             for parts in zip(*self._sources)))  # field by field, along the sources
+        prepared = self._net.prepare_sources(joined)
         if prepared.embedding is not None:
             emb = prepared.embedding.contiguous(memory_format=self._net.memory_format)
             prepared = prepared._replace(embedding=emb)

@@ -35,8 +35,6 @@ def main() -> int:
         fr = cfg.frontalizer
         if (args.compose_warps is not None or args.view_temperature is not None) and fr is None:
             raise ValueError("--compose-warps / --view-temperature: the model has no Frontalizer")
-        if args.view_temperature is not None and args.view_temperature < 0:
-            raise ValueError("--view-temperature must be >= 0")
         if fr is not None:
             fr = dataclasses.replace(
                 fr, compose_warps=fr.compose_warps if args.compose_warps is None else args.compose_warps,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from models.dense_motion import MotionOutput
@@ -59,3 +60,15 @@ def test_a_cold_prior_selects_the_source_posed_like_the_frame() -> None:
     torch.testing.assert_close(warm, off, atol=1e-3, rtol=0)
     assert (cold - off).abs().max() > 0.1
 
+
+
+def test_the_config_refuses_a_negative_temperature_or_two_warps() -> None:
+    from models.generator import validate_config
+
+    cfg = get_config("frontalizer-mobile")
+    for fr, field_name in ((dataclasses.replace(cfg.frontalizer, view_temperature=-0.1), "view_temperature"),
+                           (dataclasses.replace(cfg.frontalizer, view_temperature=0.05, compose_warps=False),
+                            "compose_warps")):
+        with pytest.raises(ValueError, match=field_name):
+            validate_config(dataclasses.replace(cfg, frontalizer=fr))
+    validate_config(dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer, view_temperature=0.05)))

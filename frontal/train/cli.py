@@ -50,16 +50,19 @@ def _train_parser() -> argparse.ArgumentParser:
 
 def model_config(name: str, view_temperature: float = 0.0) -> ModelConfig:
     """The registry's config of `name`, with per-frame view selection at `view_temperature` (> 0)."""
+    from models.generator import validate_config
     from models.registry import get_config
 
     cfg = get_config(name)
-    composes = cfg.frontalizer is not None and cfg.frontalizer.compose_warps
-    if view_temperature < 0 or (view_temperature > 0 and not composes):
-        raise ValueError(f"--view-temperature: expected 0, or > 0 for a Frontalizer with composed warps "
-                         f"(found {view_temperature} for {name})")
-    if view_temperature > 0:
-        cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer,
-                                                                       view_temperature=view_temperature))
+    if not view_temperature:
+        return cfg
+    if cfg.frontalizer is None:
+        raise ValueError(f"--view-temperature: {name} has no Frontalizer")
+    cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer, view_temperature=view_temperature))
+    try:
+        validate_config(cfg)
+    except ValueError as exc:
+        raise ValueError(f"--view-temperature {view_temperature} for {name}: {exc}") from None
     return cfg
 
 
@@ -107,8 +110,8 @@ def main_train(argv: Sequence[str] | None = None) -> int:
         print(f"frontal train: {exc}", file=sys.stderr)
         return 2
     try:
-        trainer = Trainer(cfg, args.out, args.data, model_cfg=model_cfg, device=args.device, vgg_weights=args.vgg_weights,
-                          resume=args.resume, progress=not args.no_progress)
+        trainer = Trainer(cfg, args.out, args.data, model_cfg=model_cfg, device=args.device,
+                          vgg_weights=args.vgg_weights, resume=args.resume, progress=not args.no_progress)
     except (StateError, DataError, ValueError, FileNotFoundError, CheckpointError) as exc:
         print(f"frontal train: {exc}", file=sys.stderr)
         return 1
