@@ -139,3 +139,39 @@ def test_view_selection_is_a_training_option(tmp_path: Path, capsys: pytest.Capt
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("frontal train: --view-temperature") and "\n" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_training_through_the_pixel_path(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`frontal train --pixel-path`: the loss sees the blend, so the occlusion map is trained by the
+    views' pixels too; the run folder and checkpoints carry the option; max-pool is refused in one line."""
+    import dataclasses
+
+    from frontal.train.cli import main_train, model_config
+
+    assert model_config("fom-mobile", pixel_path=True).pixel_path
+    assert not model_config("fom-mobile").pixel_path
+    with pytest.raises(ValueError, match="--pixel-path for maxpool-mobile"):
+        model_config("maxpool-mobile", pixel_path=True)
+    rc = main_train(["--config", "maxpool-mobile", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                     "--pixel-path"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("frontal train: --pixel-path") and "\n" not in err
+
+    base = tiny_config()
+    cfg = dataclasses.replace(base, pixel_path=True,
+                              frontalizer=dataclasses.replace(base.frontalizer, compose_warps=True))
+    tcfg = _cfg(gan=False, steps=1)
+    tubes = FaceTubes(ClipStore(data, "train"), tcfg.sampling, tcfg.augment)
+    t = Trainer(tcfg, tmp_path / "pix", tubes, None, model_cfg=cfg, device="cpu", progress=False)
+    batch = tubes.batch(__import__("numpy").random.default_rng(0), 2)
+    with torch.no_grad():
+        blend = render_batch(t.model, batch).image  # what the loss sees
+        t.model.cfg = dataclasses.replace(cfg, pixel_path=False)
+        decoder = render_batch(t.model, batch).image
+        t.model.cfg = cfg
+    assert blend.shape == decoder.shape == (4, 3, SIZE, SIZE) and not torch.allclose(blend, decoder)
+    t.run()
+    assert json.loads((tmp_path / "pix" / "run.json").read_text())["model_config"]["pixel_path"] is True
+    ck = load_checkpoint(tmp_path / "pix" / "checkpoints" / "step-000001" / "model.safetensors",
+                         expected_config=cfg)
+    assert ck.model.cfg.pixel_path

@@ -44,25 +44,33 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--view-temperature", type=float, default=0.0,
                    help="Frontalizer models: train (and store in the checkpoints) per-frame view selection "
                         "with this temperature, e.g. 0.05 (default 0: off; docs/models.md)")
+    p.add_argument("--pixel-path", action="store_true",
+                   help="train through the pixel path (ModelConfig.pixel_path: the loss sees the occlusion-"
+                        "weighted blend of the views' pixels and the decoder's image; stored in the checkpoints)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
-def model_config(name: str, view_temperature: float = 0.0) -> ModelConfig:
-    """The registry's config of `name`, with per-frame view selection at `view_temperature` (> 0)."""
+def model_config(name: str, view_temperature: float = 0.0, pixel_path: bool = False) -> ModelConfig:
+    """The registry's config of `name`, with per-frame view selection at `view_temperature` (> 0)
+    and the pixel path (`pixel_path`) when asked for."""
     from models.generator import validate_config
     from models.registry import get_config
 
     cfg = get_config(name)
-    if not view_temperature:
-        return cfg
-    if cfg.frontalizer is None:
-        raise ValueError(f"--view-temperature: {name} has no Frontalizer")
-    cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer, view_temperature=view_temperature))
+    if view_temperature:
+        if cfg.frontalizer is None:
+            raise ValueError(f"--view-temperature: {name} has no Frontalizer")
+        cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer,
+                                                                       view_temperature=view_temperature))
+    if pixel_path:
+        cfg = dataclasses.replace(cfg, pixel_path=True)
     try:
         validate_config(cfg)
     except ValueError as exc:
-        raise ValueError(f"--view-temperature {view_temperature} for {name}: {exc}") from None
+        asked = " ".join(a for a, on in ((f"--view-temperature {view_temperature}", view_temperature),
+                                         ("--pixel-path", pixel_path)) if on)
+        raise ValueError(f"{asked} for {name}: {exc}") from None
     return cfg
 
 
@@ -105,7 +113,7 @@ def main_train(argv: Sequence[str] | None = None) -> int:
                       init=str(Path(args.init).resolve()) if args.init else "",
                       init_sha256=_sha256(args.init) if args.init else "")
     try:
-        model_cfg = model_config(args.config, args.view_temperature)
+        model_cfg = model_config(args.config, args.view_temperature, args.pixel_path)
     except ValueError as exc:
         print(f"frontal train: {exc}", file=sys.stderr)
         return 2
