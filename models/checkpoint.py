@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import torch
 from safetensors import SafetensorError as SafetensorsError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open, save, save_file
 
 from models.generator import FrontalModel, ModelConfig
 
@@ -83,15 +83,26 @@ def _build(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def save_checkpoint(model: FrontalModel, path: str | Path, name: str) -> None:
-    """Write `model` (its config and float32 weights) to `path` as safetensors."""
+def _contents(model: FrontalModel, name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()
                if v.is_floating_point()}
     tensors.update({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
                     if not v.is_floating_point()})
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "model_name": name,
             "config": config_to_json(model.cfg)}
+    return tensors, meta
+
+
+def save_checkpoint(model: FrontalModel, path: str | Path, name: str) -> None:
+    """Write `model` (its config and float32 weights) to `path` as safetensors."""
+    tensors, meta = _contents(model, name)
     save_file(tensors, str(path), metadata=meta)
+
+
+def checkpoint_bytes(model: FrontalModel, name: str) -> bytes:
+    """The bytes `save_checkpoint` would write (for an atomic write of the whole file)."""
+    tensors, meta = _contents(model, name)
+    return save(tensors, metadata=meta)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -17,7 +17,7 @@ path) and `render` (per driving record). `forward` chains both for training.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import torch
@@ -323,6 +323,21 @@ class FrontalModel(nn.Module):
         deformed = (warp(features, motion.flow) * occ).contiguous(memory_format=self.memory_format)
         image = self.decoder(deformed, expr)
         return RenderOutput(image, motion.flow, torch.sigmoid(motion.confidence), deformed, idx)
+
+
+def with_render_options(cfg: ModelConfig, *, pixel_path: bool | None = None, compose_warps: bool | None = None,
+                        view_temperature: float | None = None) -> ModelConfig:
+    """`cfg` with the render options given (None: keep the stored one), checked by `validate_config`.
+    `ValueError` for a Frontalizer option on a model without one, or a rejected config."""
+    fr = cfg.frontalizer
+    if fr is None and (compose_warps is not None or view_temperature is not None):
+        raise ValueError(f"the {cfg.fusion} model has no Frontalizer (compose_warps, view_temperature)")
+    if fr is not None:
+        fr = replace(fr, compose_warps=fr.compose_warps if compose_warps is None else compose_warps,
+                     view_temperature=fr.view_temperature if view_temperature is None else view_temperature)
+    cfg = replace(cfg, frontalizer=fr, pixel_path=cfg.pixel_path if pixel_path is None else pixel_path)
+    validate_config(cfg)
+    return cfg
 
 
 def validate_config(cfg: ModelConfig) -> None:

@@ -23,14 +23,8 @@ import frontal.train.evaluate as ev
 from frontal.fsutil import atomic_write
 
 
-def _distance(ident: object, ref: np.ndarray, out: np.ndarray) -> tuple[float, bool]:
-    box_r, box_o, _, found = ident.boxes(ref, out)  # type: ignore[attr-defined]
-    d = ident.descriptor(ref, box_r) - ident.descriptor(out, box_o)  # type: ignore[attr-defined]
-    return float(np.linalg.norm(d)), bool(found)
-
-
 def check(data: Path, models: list[tuple[str, str, str]], lo: float, hi: float, split: str) -> list[dict]:
-    from frontal.eval.identity import FaceIdentity
+    from frontal.eval.identity import FaceIdentity, identity_distance
     from receiver.renderer import Renderer
 
     ident = FaceIdentity()
@@ -47,12 +41,13 @@ def check(data: Path, models: list[tuple[str, str, str]], lo: float, hi: float, 
         row: dict = {"clip": clip.name, "frames": len(sel),
                      "source_yaw_deg": [round(float(clip.yaw_deg[v]), 1) for v in views],
                      "frame_yaw_deg": [round(float(clip.yaw_deg[sel].min()), 1), round(float(clip.yaw_deg[sel].max()), 1)]}
+        refs = clip.crops[sel]
         for label, r in renderers.items():
-            out = ev.render_clip(r, clip, views, sel)
-            scores = [_distance(ident, clip.crops[t], o) for t, o in zip(sel, out)]
-            row[label] = {"identity": float(np.mean([s[0] for s in scores])), "face_found": sum(s[1] for s in scores)}
-        row["copy_nearest_view"] = float(np.mean([min(_distance(ident, clip.crops[t], clip.crops[v])[0] for v in views)
-                                                  for t in sel]))
+            scores = identity_distance(refs, ev.render_clip(r, clip, views, sel), ident)
+            row[label] = {"identity": scores.mean, "face_found": len(sel) - scores.n_no_face_dist}
+        per_view = [identity_distance(refs, np.repeat(clip.crops[v][None], len(sel), axis=0), ident).per_frame
+                    for v in views]
+        row["copy_nearest_view"] = float(np.min(per_view, axis=0).mean())
         rows.append(row)
         cols = " | ".join(f"{k} {row[k]['identity']:.3f} ({row[k]['face_found']} found)" for k in renderers)
         print(f"{clip.name[:44]:44s} {len(sel):3d} frames, views {row['source_yaw_deg']}: {cols} | "

@@ -11,14 +11,13 @@ OUT is written atomically; the script refuses to write a config `validate_config
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import sys
-import tempfile
 from pathlib import Path
 
-from models.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
-from models.generator import FrontalModel, validate_config
+from frontal.fsutil import atomic_write
+from models.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, read_metadata
+from models.generator import FrontalModel, with_render_options
 
 
 def main() -> int:
@@ -31,31 +30,18 @@ def main() -> int:
     args = p.parse_args()
     try:
         name = read_metadata(args.src)["model_name"]
-        cfg = load_checkpoint(args.src).config
-        fr = cfg.frontalizer
-        if (args.compose_warps is not None or args.view_temperature is not None) and fr is None:
-            raise ValueError("--compose-warps / --view-temperature: the model has no Frontalizer")
-        if fr is not None:
-            fr = dataclasses.replace(
-                fr, compose_warps=fr.compose_warps if args.compose_warps is None else args.compose_warps,
-                view_temperature=fr.view_temperature if args.view_temperature is None else args.view_temperature)
-        cfg = dataclasses.replace(cfg, frontalizer=fr,
-                                  pixel_path=cfg.pixel_path if args.pixel_path is None else args.pixel_path)
-        validate_config(cfg)
+        ckpt = load_checkpoint(args.src)
+        cfg = with_render_options(ckpt.config, pixel_path=args.pixel_path, compose_warps=args.compose_warps,
+                                  view_temperature=args.view_temperature)
         model = FrontalModel(cfg)
-        model.load_state_dict(load_checkpoint(args.src).model.state_dict())
+        model.load_state_dict(ckpt.model.state_dict())
     except (OSError, KeyError, ValueError, CheckpointError) as exc:
         print(f"set_render_options: {exc}", file=sys.stderr)
         return 1
     args.dst.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=args.dst.parent, suffix=".tmp", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    try:
-        save_checkpoint(model, tmp_path, name)
-        tmp_path.replace(args.dst)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-    print(f"{args.dst}: sha256 {hashlib.sha256(args.dst.read_bytes()).hexdigest()}")
+    data = checkpoint_bytes(model, name)
+    atomic_write(args.dst, data)
+    print(f"{args.dst}: sha256 {hashlib.sha256(data).hexdigest()}")
     return 0
 
 

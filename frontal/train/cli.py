@@ -54,24 +54,18 @@ def _train_parser() -> argparse.ArgumentParser:
 def model_config(name: str, view_temperature: float = 0.0, pixel_path: bool = False) -> ModelConfig:
     """The registry's config of `name`, with per-frame view selection at `view_temperature` (> 0)
     and the pixel path (`pixel_path`) when asked for."""
-    from models.generator import validate_config
+    from models.generator import with_render_options
     from models.registry import get_config
 
     cfg = get_config(name)
-    if view_temperature:
-        if cfg.frontalizer is None:
-            raise ValueError(f"--view-temperature: {name} has no Frontalizer")
-        cfg = dataclasses.replace(cfg, frontalizer=dataclasses.replace(cfg.frontalizer,
-                                                                       view_temperature=view_temperature))
-    if pixel_path:
-        cfg = dataclasses.replace(cfg, pixel_path=True)
+    if not view_temperature and not pixel_path:
+        return cfg
     try:
-        validate_config(cfg)
+        return with_render_options(cfg, view_temperature=view_temperature or None, pixel_path=pixel_path or None)
     except ValueError as exc:
         asked = " ".join(a for a, on in ((f"--view-temperature {view_temperature}", view_temperature),
                                          ("--pixel-path", pixel_path)) if on)
         raise ValueError(f"{asked} for {name}: {exc}") from None
-    return cfg
 
 
 def _sha256(path: str) -> str:
