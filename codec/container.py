@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from codec.atomic import atomic_write as write_atomic  # noqa: F401 (re-exported)
 from codec.errors import CodecError
-from frontal.fsutil import atomic_write as write_atomic  # noqa: F401 (re-exported)
 
 MAGIC = b"FRONTAL\x00"
 VERSION = 1

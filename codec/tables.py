@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from codec.atomic import atomic_write
 from codec.errors import CodecError
 from codec.fields import GROUP_BITS, FieldSet
-from frontal.fsutil import atomic_write
 
 TABLES_FORMAT = "frontal-tables"
 TABLES_VERSION = 1

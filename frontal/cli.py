@@ -11,14 +11,14 @@ from typing import Callable, Sequence
 
 # name -> (module or module:function, one-line help). Modules are imported lazily: `frontal serve` never loads torch.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "encode": ("codec.cli", "encode a video into a compact .frontal file"),
-    "decode": ("codec.cli", "decode a .frontal file to an .mp4"),
-    "info": ("codec.cli", "print a .frontal file's header and stream statistics"),
+    "encode": ("frontal.files", "encode a video into a compact .frontal file"),
+    "decode": ("frontal.files", "decode a .frontal file to an .mp4"),
+    "info": ("frontal.files", "print a .frontal file's header and stream statistics"),
     "bench-track": ("sender.bench", "benchmark face tracking (ms/frame)"),
     "train": ("frontal.train.cli:main_train", "train a model on prepared face tubes (resumable)"),
     "evaluate": ("frontal.train.cli:main_evaluate", "evaluate models on held-out identities (PSNR, SSIM, VMAF, NME, identity)"),
-    "fit-tables": ("codec.fit", "fit the entropy coder's probability tables on tracked data"),
-    "prepare": ("sender.prepare", "track videos into cached face tubes, landmarks and head pose"),
+    "fit-tables": ("frontal.fit", "fit the entropy coder's probability tables on tracked data"),
+    "prepare": ("frontal.prepare", "track videos into cached face tubes, landmarks and head pose"),
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),
     "quality": ("frontal.eval.__main__", "quality metrics of a decoded video against its reference"),
     "classical": ("frontal.eval.classical", "classical-codec baselines and their lowest bitrate"),

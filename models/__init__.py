@@ -13,7 +13,13 @@ from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.extractor import DrivingCode, DrivingExtractor
 from models.generator import DrivingFields, FrontalModel, ModelConfig
 from models.optimize import prepare_for_inference
-from models.registry import DEFAULT_MODEL, LoadedModel, get_config, load_model, model_names
+from models.registry import (
+    DEFAULT_MODEL,
+    LoadedModel,
+    get_config,
+    load_model,
+    model_names,
+)
 
 __all__ = [
     "CheckpointError", "DEFAULT_MODEL", "DrivingCode", "DrivingExtractor", "DrivingFields",

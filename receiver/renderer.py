@@ -17,8 +17,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from models.frames import expr_to_tensor, image_to_tensor, jacobians_to_tensor, points_to_tensor, tensor_to_image
-from models.generator import DrivingFields, FrontalModel, Prepared, RenderOutput, SourceSet
+from models.frames import (
+    expr_to_tensor,
+    image_to_tensor,
+    jacobians_to_tensor,
+    points_to_tensor,
+    tensor_to_image,
+)
+from models.generator import (
+    DrivingFields,
+    FrontalModel,
+    Prepared,
+    RenderOutput,
+    SourceSet,
+)
 from models.optimize import prepare_for_inference
 from models.registry import DEFAULT_MODEL, load_model
 from receiver.runtime import keep_heap_memory

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frontal.fsutil import atomic_write
+from codec.atomic import atomic_write
 
 from receiver.renderer import Renderer
 

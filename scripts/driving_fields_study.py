@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from codec.fields import DrivingRecord, FieldSet
-    from codec.loopback import code_sequence
+    from frontal.loopback import code_sequence
     from codec.quant import Quantizer
     from codec.tables import load_tables
     from frontal.dataset import is_validation
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"the keypoint filter on the real landmark tracks: {np.mean(lag_px):.2f} px mean lag (256 crop)")
     print("move per frame (px, mean per clip): " + "; ".join(f"{k} {np.mean(v):.2f} (clips {min(v):.1f}-{max(v):.1f})" for k, v in motion_px.items()))
     if args.json:
-        from frontal.fsutil import atomic_write
+        from codec.atomic import atomic_write
 
         doc = {"clips": [f.stem for f in files], "frames_per_clip": args.frames, "model": args.model, "tables": tables.digest[:16],
                "summary": summary, "per_clip": rows, "real_shimmer": float(np.mean(real_shimmer)), "filter_lag_px_on_landmarks": float(np.mean(lag_px)),

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import frontal.train.evaluate as ev
-from frontal.fsutil import atomic_write
+from codec.atomic import atomic_write
 
 
 def check(data: Path, models: list[tuple[str, str, str]], lo: float, hi: float, split: str) -> list[dict]:

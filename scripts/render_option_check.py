@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 import frontal.train.evaluate as ev
-from frontal.fsutil import atomic_write
+from codec.atomic import atomic_write
 
 
 def _apply(renderer: object, variant: str) -> None:

@@ -15,7 +15,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from frontal.fsutil import atomic_write
+from codec.atomic import atomic_write
 from models.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, read_metadata
 from models.generator import FrontalModel, with_render_options
 

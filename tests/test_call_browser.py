@@ -16,12 +16,11 @@ import pytest
 
 from frontal.call.cli import build_parser
 from frontal.call.peer import CallPeer, PeerConfig
-from frontal.call.render import LandmarkFrameRenderer
-from frontal.call.sender_side import SenderConfig
-from frontal.call.sinks import LatestFrame
-from frontal.call.sources import VideoSource
-from frontal.paths import default_video
-from sender.video import open_video
+from receiver.render import LandmarkFrameRenderer
+from receiver.sinks import LatestFrame
+from sender.live import SenderConfig
+from sender.sources import VideoSource
+from sender.video import default_video, open_video
 from signaling.server import ServerThread
 
 FPS = 10.0

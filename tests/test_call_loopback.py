@@ -9,10 +9,10 @@ import pytest
 
 from frontal.call.impair import Impairment
 from frontal.call.peer import CallPeer, CallReport, PeerConfig
-from frontal.call.render import LandmarkFrameRenderer
-from frontal.call.sender_side import SenderConfig
-from frontal.call.sources import VideoSource
-from frontal.paths import default_video
+from receiver.render import LandmarkFrameRenderer
+from sender.live import SenderConfig
+from sender.sources import VideoSource
+from sender.video import default_video
 from signaling.server import ServerThread
 
 FPS = 10.0

@@ -5,20 +5,20 @@ import numpy as np
 import pytest
 
 from codec import wire
+from codec.callstats import CallStats, SeqCounter
 from codec.fields import DrivingRecord, FieldSet
-from codec.stream import MissingReference, StreamDecoder, StreamEncoder
-from frontal.call.messages import (
+from codec.messages import (
     COMPACT_TYPE,
-    CompactContext,
     MAX_CONTROL_TEXT,
     VIEW_CHUNK_BYTES,
+    VIEW_MESSAGE_BYTES,
+    CompactContext,
     FieldSpec,
     Hello,
     IntraRequest,
     ViewAssembler,
     ViewStart,
     chunk_count,
-    VIEW_MESSAGE_BYTES,
     encode_control,
     pack_compact,
     pack_driving,
@@ -28,10 +28,11 @@ from frontal.call.messages import (
     view_chunks,
     view_messages,
 )
-from frontal.call.receiver_side import ReceiverSide
-from frontal.call.render import LandmarkFrameRenderer
-from frontal.call.sender_side import Outgoing, SenderConfig, SenderSide, ViewCandidate, ViewPacer
-from frontal.call.stats import CallStats, SeqCounter
+from codec.stream import MissingReference, StreamDecoder, StreamEncoder
+from receiver.live import ReceiverSide
+from receiver.render import LandmarkFrameRenderer
+from sender.live import Outgoing, SenderConfig, SenderSide, ViewPacer
+from sender.views import ViewCandidate
 
 
 def test_bundles_round_trip_and_single_packets_pass_as_is() -> None:
@@ -453,7 +454,7 @@ def test_a_half_filled_bundle_is_flushed_when_the_call_ends() -> None:
 
 
 def test_views_fall_back_to_webp_without_avif(monkeypatch: pytest.MonkeyPatch) -> None:
-    import frontal.call.sender_side as sender_side
+    import sender.live as sender_side
 
     assert SenderConfig().view_format == "avif"
     monkeypatch.setattr(sender_side, "avif_available", lambda: False)

@@ -9,9 +9,15 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcsctptransport import DataChunk
 
+from codec.callstats import wire_breakdown
 from frontal.call.peer import loopback_ice
-from frontal.call.stats import wire_breakdown
-from frontal.call.transport import AIORTC_SACKS, FrontalSctpTransport, SackPolicy, TransportCounters, install
+from frontal.call.transport import (
+    AIORTC_SACKS,
+    FrontalSctpTransport,
+    SackPolicy,
+    TransportCounters,
+    install,
+)
 
 
 class Pair:

@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import pytest
 
-from codec import cli as codec_cli
-from codec.loopback import main as loopback_main
+from frontal import files as codec_cli
+from frontal.loopback import main as loopback_main
 
 BIN = Path(sys.executable).parent
 
@@ -55,7 +55,7 @@ def test_loopback_render_writes_side_by_side(tmp_path: Path) -> None:
 
 
 def test_encode_decode_render(tmp_path: Path) -> None:
-    from frontal.paths import default_video
+    from sender.video import default_video
 
     f = tmp_path / "clip.frontal"
     assert codec_cli.command_encode([str(default_video()), str(f), "--max-frames", "10", "--views", "2"]) == 0
@@ -66,7 +66,7 @@ def test_encode_decode_render(tmp_path: Path) -> None:
 
 
 def test_encode_info_decode_landmarks(tmp_path: Path) -> None:
-    from frontal.paths import default_video
+    from sender.video import default_video
 
     f = tmp_path / "clip.frontal"
     assert codec_cli.command_encode([str(default_video()), str(f), "--max-frames", "30", "--model", "landmarks"]) == 0
@@ -106,7 +106,7 @@ def test_missing_files(tmp_path: Path) -> None:
 def test_video_without_a_face(tmp_path: Path) -> None:
     import numpy as np
 
-    from frontal.videoout import write_mp4
+    from receiver.videoout import write_mp4
 
     video = tmp_path / "noface.mp4"
     write_mp4(video, (np.full((96, 128, 3), 40 + 5 * i, np.uint8) for i in range(12)), 15)

@@ -92,8 +92,8 @@ def test_packets_say_which_intra_they_depend_on() -> None:
 
 def test_predictive_beats_paper_on_real_landmarks() -> None:
     """On the embedded real talking head (tracked at 15 FPS), with the shipped tables."""
-    from frontal.paths import default_video
     from frontal.pipeline import track_clip
+    from sender.video import default_video
 
     clip = track_clip(default_video(), fps=15, max_frames=90, keep_images=False)
     fields = FieldSet(n_sup=33)

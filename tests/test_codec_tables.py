@@ -80,10 +80,10 @@ def test_golden_payloads() -> None:
 
 def test_fit_tables_command(tmp_path: Path) -> None:
     """`frontal fit-tables` on a tiny prepared folder writes tables that code losslessly."""
-    from codec.fit import main as fit_main
-    from codec.stream import StreamDecoder, StreamEncoder
     from codec.fields import DrivingRecord
+    from codec.stream import StreamDecoder, StreamEncoder
     from frontal.dataset import is_validation
+    from frontal.fit import main as fit_main
     from tests.conftest import synthetic_landmarks
 
     labels = [f"person_{i}" for i in range(12)]

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from frontal.eval.clips import default_face_clip, synthetic_clip
-from frontal.eval.metrics import aggregate_by_bucket, identity_distance, landmark_nme, measure, vmaf
+from frontal.eval.metrics import (
+    aggregate_by_bucket,
+    identity_distance,
+    landmark_nme,
+    measure,
+    vmaf,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,7 @@ def test_aggregate_by_yaw_bucket() -> None:
 
 def test_evaluate_cli_on_the_embedded_clip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from frontal.eval.__main__ import main
-    from frontal.paths import default_video
+    from sender.video import default_video
 
     out = tmp_path / "report.json"
     video = str(default_video())

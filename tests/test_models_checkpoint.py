@@ -11,8 +11,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from models.checkpoint import (FORMAT_VERSION, CheckpointError, config_from_json, config_to_json,
-                               load_checkpoint, read_metadata, save_checkpoint)
+from models.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    config_from_json,
+    config_to_json,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
 from models.registry import build_untrained, get_config, load_model, model_names
 
 NAME = "fom-mobile"  # the smallest model: quick to save and load

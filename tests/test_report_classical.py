@@ -6,7 +6,13 @@ import pytest
 
 from frontal.eval.classical import encode_classical, encode_max_quantizer
 from frontal.eval.clips import synthetic_clip
-from frontal.report.classical_side import MATCH_TOLERANCE, describe, match_rate, run_setting, stream_key
+from frontal.report.classical_side import (
+    MATCH_TOLERANCE,
+    describe,
+    match_rate,
+    run_setting,
+    stream_key,
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import pytest
 
-from codec.loopback import main as loopback_main
+from frontal.loopback import main as loopback_main
 
 FAST = ["--max-frames", "10", "--baselines", "x264", "--keyint", "1s", "--rates", "none", "--metrics", "psnr",
         "--headline-metrics", "psnr,vmaf", "--loss", "0.2", "--mode", "predictive", "-q"]

@@ -8,7 +8,15 @@ from codec.fields import DrivingRecord, FieldSet
 from codec.tables import load_tables
 from frontal.eval.classical import decode_with_loss, encode_classical
 from frontal.eval.clips import synthetic_clip
-from frontal.report.frontal_side import FrontalRate, decode_held, encode_stream, held_frames, loss_mask, rate_of, view_bytes
+from frontal.report.frontal_side import (
+    FrontalRate,
+    decode_held,
+    encode_stream,
+    held_frames,
+    loss_mask,
+    rate_of,
+    view_bytes,
+)
 
 FIELDS = FieldSet(n_sup=33)
 

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from sender.face_template import MIRROR
-from sender.pose import Pose, PoseFitter, fit_similarity, pose_from_rotation, rotation_matrix, template_points
+from sender.pose import (
+    Pose,
+    PoseFitter,
+    fit_similarity,
+    pose_from_rotation,
+    rotation_matrix,
+    template_points,
+)
 
 NOSE_TIP, EYE_L_OUTER, EYE_R_OUTER = 1, 263, 33
 

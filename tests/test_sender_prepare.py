@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from frontal.paths import default_video
-from sender.prepare import main
+from frontal.prepare import main
+from sender.video import default_video
 
 
 @pytest.fixture

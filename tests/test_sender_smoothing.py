@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from codec.fields import DrivingRecord
-from sender.smoothing import DrivingSmoother, OneEuroFilter, OneEuroParams, SmoothingConfig
+from sender.smoothing import (
+    DrivingSmoother,
+    OneEuroFilter,
+    OneEuroParams,
+    SmoothingConfig,
+)
 
 
 def _records(n: int, seed: int = 0, noise: float = 0.02) -> list[DrivingRecord]:

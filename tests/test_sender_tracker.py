@@ -8,10 +8,15 @@ import av
 import numpy as np
 import pytest
 
-from frontal.paths import default_video
 from sender.landmarks import SUP33_INDICES
-from sender.tracker import FaceTracker, NoFaceError, TrackedFrame, TrackerConfig, track_video
-from sender.video import VideoFile
+from sender.tracker import (
+    FaceTracker,
+    NoFaceError,
+    TrackedFrame,
+    TrackerConfig,
+    track_video,
+)
+from sender.video import VideoFile, default_video
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,13 @@ import av
 import numpy as np
 import pytest
 
-from frontal.paths import default_video
-from sender.video import FrameRateSampler, VideoError, VideoFile, open_video
+from sender.video import (
+    FrameRateSampler,
+    VideoError,
+    VideoFile,
+    default_video,
+    open_video,
+)
 
 
 def write_video(path: Path, frames: int, fps: int = 25, size: tuple[int, int] = (64, 48)) -> Path:

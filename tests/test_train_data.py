@@ -8,8 +8,16 @@ import pytest
 import torch
 
 from frontal.dataset import is_validation
-from frontal.train.data import (SUP_MIRROR, Augment, ClipStore, DataError, FaceTubes, flip_points, jitter,
-                                mirror_permutation)
+from frontal.train.data import (
+    SUP_MIRROR,
+    Augment,
+    ClipStore,
+    DataError,
+    FaceTubes,
+    flip_points,
+    jitter,
+    mirror_permutation,
+)
 from frontal.train.sampling import sample_frames
 from sender.landmarks import SUP33_NAMES
 from tests.test_train_fixtures import SIZE, make_folder

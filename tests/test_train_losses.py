@@ -9,9 +9,18 @@ import torch
 from safetensors.torch import save_file
 
 from frontal.eval.fidelity import msssim as measured_msssim
-from frontal.train.losses import (DiscriminatorConfig, MultiScaleDiscriminator, RandomTps, Vgg19Perceptual,
-                                  discriminator_loss, equivariance_loss, feature_matching,
-                                  generator_adversarial, ms_ssim, multiscale_l1)
+from frontal.train.losses import (
+    DiscriminatorConfig,
+    MultiScaleDiscriminator,
+    RandomTps,
+    Vgg19Perceptual,
+    discriminator_loss,
+    equivariance_loss,
+    feature_matching,
+    generator_adversarial,
+    ms_ssim,
+    multiscale_l1,
+)
 from models.keypoints import KeypointDetector, KeypointDetectorConfig
 
 

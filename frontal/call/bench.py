@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from codec.callstats import IP_UDP_HEADER_BYTES
 from frontal.call.peer import CallPeer, PeerConfig
-from frontal.call.render import make_renderer
-from frontal.call.sender_side import SenderConfig
-from frontal.call.sources import VideoSource
-from frontal.call.stats import IP_UDP_HEADER_BYTES
 from frontal.call.transport import AIORTC_SACKS, SackPolicy
+from receiver.render import make_renderer
+from sender.live import SenderConfig
+from sender.sources import VideoSource
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
-    from frontal.paths import default_video
+    from sender.video import default_video
 
     video = args.video or default_video()
     sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in summary.items():
         print(f"{key:28s} {value}")
     if args.json is not None:
-        from frontal.fsutil import atomic_write
+        from codec.atomic import atomic_write
 
         atomic_write(args.json, json.dumps(result, indent=2).encode())
     return 0 if all(r in ("duration", "bye") for r in result["ended"]) else 1  # type: ignore[union-attr]

@@ -25,11 +25,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontal.call.peer import CallPeer, CallReport, loopback_ice
-from frontal.call.render import make_renderer
-from frontal.call.sinks import LatestFrame, Recorder, rendered_track
-from frontal.call.sources import TrackSource
 from frontal.call.transport import install
 from frontal.paths import REPO_ROOT
+from receiver.render import make_renderer
+from receiver.sinks import LatestFrame, Recorder, rendered_track
+from sender.sources import TrackSource
 from signaling.protocol import ROOM_ID_PATTERN, TOKEN_PATTERN
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,11 @@ from pathlib import Path
 from aiortc import RTCIceServer
 
 from frontal.call.peer import CallPeer, CallReport, PeerConfig
-from frontal.call.receiver_side import ReceiverConfig
-from frontal.call.render import make_renderer
-from frontal.call.sender_side import SenderConfig
-from frontal.call.sinks import LatestFrame, Recorder, show_window
-from frontal.call.sources import VideoSource
+from receiver.live import ReceiverConfig
+from receiver.render import make_renderer
+from receiver.sinks import LatestFrame, Recorder, show_window
+from sender.live import SenderConfig
+from sender.sources import VideoSource
 from signaling.protocol import ROOM_ID_PATTERN, TOKEN_PATTERN
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
         if camera is None and args.video is None:
             camera = "0"
         if args.video is not None and str(args.video) == "default":
-            from frontal.paths import default_video
+            from sender.video import default_video
 
             args.video = default_video()
         if args.video is not None and not args.video.is_file():
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ncall ended: {report.reason}", file=sys.stderr)
     print(json.dumps(report.stats, indent=None), file=sys.stdout)
     if args.json is not None:
-        from frontal.fsutil import atomic_write
+        from codec.atomic import atomic_write
 
         atomic_write(args.json, json.dumps(report.stats, indent=2).encode())
     return 0 if report.reason in NORMAL_ENDINGS else 1

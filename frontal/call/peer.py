@@ -24,11 +24,17 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.sdp import candidate_from_sdp
 
-from frontal.call.impair import Impairment
-from frontal.call.messages import (
+from codec.callstats import CallStats
+from codec.messages import (
     CONTROL_CHANNEL_ID,
     CONTROL_LABEL,
     DRIVING_CHANNEL_ID,
@@ -41,11 +47,7 @@ from frontal.call.messages import (
     encode_control,
     parse_control,
 )
-from frontal.call.receiver_side import ReceiverConfig, ReceiverSide
-from frontal.call.render import FrameRenderer
-from frontal.call.sender_side import SenderConfig, SenderSide, ViewCandidate
-from frontal.call.sources import FrameSource
-from frontal.call.stats import CallStats
+from frontal.call.impair import Impairment
 from frontal.call.transport import (
     SackPolicy,
     TransportCounters,
@@ -55,6 +57,11 @@ from frontal.call.transport import (
     install,
     prefer_chacha20,
 )
+from receiver.live import ReceiverConfig, ReceiverSide
+from receiver.render import FrameRenderer
+from sender.live import SenderConfig, SenderSide
+from sender.sources import FrameSource
+from sender.views import ViewCandidate
 from signaling.client import SignalingClient, SignalingClosed
 from signaling.protocol import Answer, Candidate, Offer, PeerJoined, PeerLeft
 from signaling.protocol import Bye as SignalingBye

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from frontal.call.sender_side import encode_view
-from frontal.call.receiver_side import _decode_avif
-from codec.cli import decode_image
+from codec.images import decode_view, encode_view
 
 QUALITIES = (20, 30, 40, 50, 60, 70, 80, 90, 95)
 
@@ -39,7 +37,7 @@ def bytes_at_psnr(image: np.ndarray, fmt: str, target: float) -> tuple[float, li
     curve = []
     for q in QUALITIES:
         data = encode_view(image, fmt, q)
-        back = _decode_avif(data) if fmt == "avif" else decode_image(data)
+        back = decode_view(data, fmt)
         curve.append((q, len(data), psnr(image, back)))
     sizes = np.array([c[1] for c in curve], float)
     quals = np.array([c[2] for c in curve], float)
@@ -57,13 +55,14 @@ def render_comparison(video: Path, qualities: list[int], fmt: str = "webp", fram
 
     import torch
 
-    from frontal.call.render import NeuralFrameRenderer
-    from frontal.call.sender_side import SenderConfig, ViewSelector
+    from receiver.render import NeuralFrameRenderer
+    from sender.live import SenderConfig
     from sender.tracker import track_video
+    from sender.views import ViewSelector
 
     torch.set_num_threads(1)
     tracked = [t for t in track_video(video, fps=15) if t.face_found]
-    selector = ViewSelector(SenderConfig())
+    selector = ViewSelector(SenderConfig().view_policy())
     views = []
     for t in tracked:
         selector.consider(t)
@@ -85,7 +84,7 @@ def render_comparison(video: Path, qualities: list[int], fmt: str = "webp", fram
     rows, first = [], None
     for q in qualities:
         data = [encode_view(v.image, fmt, q) for v in views]
-        decoded = [_decode_avif(d) if fmt == "avif" else decode_image(d) for d in data]
+        decoded = [decode_view(d, fmt) for d in data]
         out = renders(decoded)
         first = first or out
         rows.append({
@@ -115,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="renderer model (default: the registry's default)")
     p.add_argument("--json", type=Path, help="--render: write the results here")
     args = p.parse_args(argv)
-    from frontal.paths import default_video
     from sender.tracker import track_video
+    from sender.video import default_video
 
     video = args.video or default_video()
     if args.render:
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['render_psnr_vs_driving_frame_db']} dB")
         print(json.dumps({k: v for k, v in result.items() if k != "qualities"}))
         if args.json is not None:
-            from frontal.fsutil import atomic_write
+            from codec.atomic import atomic_write
 
             atomic_write(args.json, json.dumps(result, indent=2).encode())
         return 0

@@ -66,7 +66,7 @@ def crop_resize(frames: np.ndarray, box: CropBox | None, size: int = 256) -> np.
 
 def default_face_clip(size: int = 256, fps: float = 15.0, max_frames: int | None = None) -> tuple[np.ndarray, float]:
     """The embedded carphone clip as a face tube [T,size,size,3] at `fps` (60 frames at 15 FPS)."""
-    from frontal.paths import default_video
+    from sender.video import default_video
 
     frames, out_fps = read_video(default_video(), fps=fps, max_frames=max_frames)
     return crop_resize(frames, CARPHONE_FACE, size), out_fps

@@ -16,7 +16,14 @@ from typing import Sequence
 
 import numpy as np
 
-from frontal.eval.classical import ClassicalResult, Codec, KeyInt, decode, encode_classical, find_lowest
+from frontal.eval.classical import (
+    ClassicalResult,
+    Codec,
+    KeyInt,
+    decode,
+    encode_classical,
+    find_lowest,
+)
 
 log = logging.getLogger(__name__)
 

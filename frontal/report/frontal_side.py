@@ -1,7 +1,7 @@
 """Frontal's side of the comparison: honest bits, the render, and hold-and-resync under loss.
 
 Bits: every driving packet (payload + 9-byte header/CRC) plus the source views as the call and
-`frontal encode` send them (WebP quality 80, `codec.cli.encode_image`). Two rates are reported:
+`frontal encode` send them (WebP quality 80, `codec.images.encode_view`). Two rates are reported:
 over the clip's own duration, and amortised over a call of `call_seconds` (the views are sent once
 per call; the packet rate is taken as the clip's). Transport overhead is counted for no codec.
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
+from codec.images import encode_view
 from codec.stream import EncodedFrame, StreamDecoder, StreamEncoder
 from codec.tables import Tables
 
@@ -84,10 +85,8 @@ class FrontalRate:
 
 
 def view_bytes(images: Iterable[np.ndarray]) -> tuple[int, ...]:
-    """Bytes of each source view compressed as the call sends it (WebP q80)."""
-    from codec.cli import encode_image
-
-    return tuple(len(encode_image(img, VIEW_FORMAT, VIEW_QUALITY)) for img in images)
+    """Bytes of each source view compressed as a recorded file stores it (WebP q80)."""
+    return tuple(len(encode_view(img)) for img in images)
 
 
 def encode_stream(records: Sequence[DrivingRecord], fields: FieldSet, tables: Tables, mode: str, fps: float) -> list[EncodedFrame]:

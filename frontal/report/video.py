@@ -24,7 +24,7 @@ def labelled(frames: np.ndarray, text: str) -> np.ndarray:
 
 def write_side_by_side(path: Path, tiles: Sequence[tuple[str, np.ndarray]], fps: float) -> int:
     """Write labelled tiles (each [T,H,W,3], same shape) left to right as an H.264 mp4."""
-    from frontal.videoout import write_mp4
+    from receiver.videoout import write_mp4
 
     panels = [labelled(frames, label) for label, frames in tiles]
     n = min(len(p) for p in panels)

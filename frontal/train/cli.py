@@ -82,8 +82,8 @@ def main_train(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    from frontal.train.state import StateError
     from frontal.train.data import DataError
+    from frontal.train.state import StateError
     from frontal.train.trainer import TrainConfig, Trainer
     from models.checkpoint import CheckpointError
     from models.registry import model_names

@@ -1,6 +1,6 @@
 """Training data: the face tubes written by `frontal prepare`, sampled as in the paper.
 
-One `.npz` per clip (see sender/prepare.py): `crops [T, H, W, 3]` uint8, `sup [T, 33, 2]` float32
+One `.npz` per clip (see frontal/prepare.py): `crops [T, H, W, 3]` uint8, `sup [T, 33, 2]` float32
 (normalised crop coordinates, x right, y down, `align_corners=False`), `pose [T, 3]` (yaw, pitch,
 roll, rad), `face_found [T]`, `identity_label`. The split is by identity
 (`frontal.dataset.is_validation`). Small arrays are read when the store opens; crops are read per

@@ -29,9 +29,14 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from codec.atomic import atomic_write
 from frontal.dataset import DEFAULT_VAL_PERCENT, is_validation
-from frontal.eval.metrics import ALL_METRICS, DEFAULT_YAW_EDGES, aggregate_by_bucket, measure
-from frontal.fsutil import atomic_write
+from frontal.eval.metrics import (
+    ALL_METRICS,
+    DEFAULT_YAW_EDGES,
+    aggregate_by_bucket,
+    measure,
+)
 from sender.views import eye_openness, select_views
 
 log = logging.getLogger(__name__)

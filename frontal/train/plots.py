@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from frontal.fsutil import atomic_write
+from codec.atomic import atomic_write
 
 
 def _png_bytes(image: np.ndarray) -> bytes:

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from frontal.fsutil import atomic_write
+from codec.atomic import atomic_write
 
 STATE_VERSION = 1
 

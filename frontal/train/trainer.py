@@ -26,12 +26,21 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from frontal.fsutil import atomic_write
+from codec.atomic import atomic_write
 from frontal.train import state as st
 from frontal.train.data import Augment, Batch, ClipStore, DataError, FaceTubes
-from frontal.train.losses import (DiscriminatorConfig, MultiScaleDiscriminator, RandomTps, Vgg19Perceptual,
-                                  discriminator_loss, equivariance_loss, feature_matching,
-                                  generator_adversarial, ms_ssim, multiscale_l1)
+from frontal.train.losses import (
+    DiscriminatorConfig,
+    MultiScaleDiscriminator,
+    RandomTps,
+    Vgg19Perceptual,
+    discriminator_loss,
+    equivariance_loss,
+    feature_matching,
+    generator_adversarial,
+    ms_ssim,
+    multiscale_l1,
+)
 from models.checkpoint import config_to_json, save_checkpoint
 from models.generator import FrontalModel, ModelConfig, Prepared, SourceSet
 from models.registry import build_untrained, get_config

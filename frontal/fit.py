@@ -22,7 +22,14 @@ from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
 from codec.frame_coder import MODES, CoderState, FrameCoder
 from codec.quant import Quantizer
-from codec.tables import DEFAULT_TABLES, TABLES_FORMAT, TABLES_VERSION, Tables, prefix_key, save_tables
+from codec.tables import (
+    DEFAULT_TABLES,
+    TABLES_FORMAT,
+    TABLES_VERSION,
+    Tables,
+    prefix_key,
+    save_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +218,8 @@ def load_prepared(folder: Path, split: str, fields: FieldSet = FieldSet(n_sup=33
     the clip's cached face-tube crops, smoothed over time as the sender does (`smoothing`: a
     `sender.smoothing.SmoothingConfig`, default `SmoothingConfig.default()`).
     """
-    from sender.smoothing import DrivingSmoother, SmoothingConfig
     from frontal.dataset import is_validation
+    from sender.smoothing import DrivingSmoother, SmoothingConfig
 
     clips: FitData = []
     names: list[str] = []
@@ -276,10 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         datasets: dict[FieldSet, FitData] = {sup_only: clips}
         provenance: dict[str, Any] = {"data": args.data.name, "split": "train", "clip_names": sorted(set(names))}
         if args.model:
-            from codec.loopback import model_fields
+            from frontal.loopback import model_fields
             from models.extractor import DrivingExtractor
             from models.registry import has_weights
-
             from sender.smoothing import SmoothingConfig
 
             smoothing = SmoothingConfig.off() if args.no_smoothing else SmoothingConfig.default()

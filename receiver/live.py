@@ -15,21 +15,27 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from codec import wire
-from codec.cli import decode_image
+from codec.callstats import CallStats, SeqCounter
 from codec.errors import CodecError
 from codec.fields import DrivingRecord
+from codec.images import decode_view
+from codec.messages import (
+    COMPACT_TYPE,
+    CompactContext,
+    Hello,
+    ViewStart,
+    unpack_driving,
+)
 from codec.stream import DecodedFrame, MissingReference, StreamDecoder
-from frontal.call.messages import COMPACT_TYPE, CompactContext, Hello, ViewStart, unpack_driving
-from frontal.call.render import FrameRenderer
-from frontal.call.stats import CallStats, SeqCounter
+from receiver.render import FrameRenderer
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +245,7 @@ class ReceiverSide:
 
     def _add_view(self, renderer: FrameRenderer, meta: ViewStart, data: bytes) -> None:
         try:
-            image = decode_image(data) if meta.format != "avif" else _decode_avif(data)
+            image = decode_view(data, meta.format)
             if image.shape != (256, 256, 3):
                 raise CodecError(f"view {meta.index}: {image.shape[1]}x{image.shape[0]}, expected 256x256")
             sup = meta.landmarks()
@@ -269,15 +275,3 @@ class ReceiverSide:
                 sink(frame, info)
             except Exception:
                 log.exception("frame sink failed")
-
-
-def _decode_avif(data: bytes) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as exc:
-        raise CodecError(f"corrupt AVIF source view: {exc}") from None

@@ -5,14 +5,10 @@
     out.driving       # bytes for the driving channel, or None (bundling, or a stale frame dropped)
     out.control       # view messages (JSON text, then binary chunks) for the control channel
 
-Views. The first view is chosen at once: the most frontal frame with the eyes open within the
-first `first_view_frames` frames with a face (earlier if one is frontal within `frontal_yaw`).
-Later views follow online furthest-point selection in (yaw, pitch): a frame whose pose is at least
-`min_view_distance` radians from every view sent, eyes open, becomes a candidate; the furthest
-candidate seen is sent as soon as the byte budget allows, up to `max_views`. The budget is a
-token bucket of `view_kbps` with room for the first view at once; a view's chunks are released
-as the bucket allows, so the views' rate never exceeds the budget and never starves the
-driving stream.
+Views. `sender.views.ViewSelector` chooses them (the one policy, used offline too). The furthest
+candidate is sent as soon as the byte budget allows. The budget is a token bucket of `view_kbps`
+with room for the first view at once; a view's chunks are released as the bucket allows, so the
+views' rate never exceeds the budget and never starves the driving stream.
 
 Send phase. In a two-way call each side's SCTP acknowledges the other's driving messages by
 bundling a SACK with its own next one (`transport.py`). That works while the two message streams
@@ -42,10 +38,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from codec.cli import encode_image
+from codec.callstats import CallStats
 from codec.fields import DrivingRecord, FieldSet
-from codec.stream import EncodedFrame, StreamEncoder
-from frontal.call.messages import (
+from codec.images import encode_view
+from codec.messages import (
     MAX_VIEW_BYTES,
     MAX_VIEWS,
     FieldSpec,
@@ -57,9 +53,9 @@ from frontal.call.messages import (
     view_chunks,
     view_messages,
 )
-from frontal.call.stats import CallStats
+from codec.stream import EncodedFrame, StreamEncoder
 from sender.tracker import TrackedFrame
-from sender.views import eye_openness
+from sender.views import ViewCandidate, ViewPolicy, ViewSelector
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +94,12 @@ class SenderConfig:
         if self.view_format not in ("webp", "jpeg", "avif"):
             raise ValueError("view_format must be webp, jpeg or avif")
 
+    def view_policy(self) -> ViewPolicy:
+        """The view-selection policy these settings give (`sender.views.ViewSelector`)."""
+        return ViewPolicy(max_views=self.max_views, min_view_distance=self.min_view_distance,
+                          first_view_frames=self.first_view_frames, frontal_yaw=self.frontal_yaw,
+                          min_eye_openness=self.min_eye_openness)
+
 
 @dataclass
 class Outgoing:
@@ -105,64 +107,6 @@ class Outgoing:
     control: list[str | bytes] = field(default_factory=list)
     encoded: list[EncodedFrame] = field(default_factory=list)
     view: ViewCandidate | None = None  # with defer_views: a view for the caller to encode off the event loop
-
-
-@dataclass(frozen=True)
-class ViewCandidate:
-    image: np.ndarray
-    sup: np.ndarray
-    yaw: float
-    pitch: float
-    openness: float
-
-
-class ViewSelector:
-    """Online furthest-point selection of source views in (yaw, pitch)."""
-
-    def __init__(self, config: SenderConfig) -> None:
-        self.config = config
-        self.sent: list[tuple[float, float]] = []
-        self.best: ViewCandidate | None = None
-        self._seen = 0
-
-    def consider(self, tracked: TrackedFrame) -> None:
-        if not tracked.face_found or len(self.sent) >= self.config.max_views:
-            return
-        openness = eye_openness(tracked.landmarks)
-        if openness < self.config.min_eye_openness and self.sent:
-            return
-        cand = ViewCandidate(tracked.image.copy(), tracked.sup.copy(), float(tracked.pose.yaw),
-                             float(tracked.pose.pitch), openness)
-        self._seen += 1
-        if not self.sent:
-            if self.best is None or self._first_score(cand) < self._first_score(self.best):
-                self.best = cand
-        elif self.distance(cand) >= self.config.min_view_distance:
-            if self.best is None or self.distance(cand) > self.distance(self.best):
-                self.best = cand
-
-    def _first_score(self, c: ViewCandidate) -> float:
-        closed = 1.0 if c.openness < self.config.min_eye_openness else 0.0
-        return closed + math.hypot(c.yaw, c.pitch)
-
-    def distance(self, c: ViewCandidate) -> float:
-        return min((math.hypot(c.yaw - y, c.pitch - p) for y, p in self.sent), default=math.inf)
-
-    def ready(self) -> bool:
-        """A view should be sent now (the first one: frontal enough, or its window is over)."""
-        if self.best is None:
-            return False
-        if self.sent:
-            return True
-        b = self.best
-        frontal = abs(b.yaw) <= self.config.frontal_yaw and b.openness >= self.config.min_eye_openness
-        return frontal or self._seen >= self.config.first_view_frames
-
-    def take(self) -> ViewCandidate:
-        assert self.best is not None
-        best, self.best = self.best, None
-        self.sent.append((best.yaw, best.pitch))
-        return best
 
 
 class ViewPacer:
@@ -205,7 +149,7 @@ class SenderSide:
         self.fields = fields or FieldSet(n_sup=33)
         self.encoder = StreamEncoder(self.fields, mode=config.mode, fps=config.fps,
                                      intra_period_s=config.intra_period_s)
-        self.views = ViewSelector(config)
+        self.views = ViewSelector(config.view_policy())
         self.pacer = ViewPacer(config.view_kbps, config.view_burst_bytes)
         self.defer_views = defer_views  # hand views out (Outgoing.view) instead of encoding them in process()
         self._view_out = False  # a handed-out view not yet back through add_encoded_view()
@@ -341,16 +285,3 @@ def avif_available() -> bool:
         return bool(features.check("avif"))
     except Exception:
         return False
-
-
-def encode_view(image: np.ndarray, fmt: str, quality: int) -> bytes:
-    """A source view compressed as webp or jpeg (OpenCV) or avif (Pillow)."""
-    if fmt != "avif":
-        return encode_image(image, fmt=fmt, quality=quality)
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="AVIF", quality=quality)
-    return buf.getvalue()

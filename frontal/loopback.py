@@ -176,8 +176,8 @@ def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str,
     """Render the decoded stream from the clip's own source views, write input | render."""
     from frontal.eval.fidelity import psnr, ssim
     from frontal.pipeline import clip_views
-    from frontal.videoout import write_mp4
     from receiver.renderer import Renderer
+    from receiver.videoout import write_mp4
 
     renderer = Renderer(model)
     views = clip_views(clip, n=3)
@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         video_dir = args.report if args.report else args.out
         if args.render and not video_dir.is_dir():
             video_dir.mkdir(parents=True, exist_ok=True)
-        from frontal.paths import default_video
+        from sender.video import default_video
 
         if args.max_clips is not None and args.max_clips < 1:
             raise ValueError("--max-clips must be at least 1")

@@ -14,14 +14,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from codec.container import Recording, SourceView, read_recording, serialize, write_atomic
+from codec.container import (
+    Recording,
+    SourceView,
+    read_recording,
+    serialize,
+    write_atomic,
+)
 from codec.errors import CodecError
 from codec.fields import FieldSet
+from codec.images import VIEW_FORMAT, decode_view, encode_view
 from codec.stream import MissingReference, StreamDecoder, StreamEncoder
 from codec.tables import load_tables
-
-VIEW_FORMAT = "webp"
-VIEW_QUALITY = 80  # the call's default too (frontal/call/sender_side.py); see `frontal bench-views`
 
 
 class CliError(Exception):
@@ -35,28 +39,9 @@ def _check_output(path: Path, force: bool) -> None:
         raise CliError(f"output folder {path.parent} does not exist")
 
 
-def encode_image(image: np.ndarray, fmt: str = VIEW_FORMAT, quality: int = VIEW_QUALITY) -> bytes:
-    import cv2
-
-    flag = cv2.IMWRITE_WEBP_QUALITY if fmt == "webp" else cv2.IMWRITE_JPEG_QUALITY
-    ok, buf = cv2.imencode("." + fmt, np.ascontiguousarray(image[:, :, ::-1]), [flag, quality])
-    if not ok:
-        raise CodecError(f"could not compress a source view as {fmt}")
-    return buf.tobytes()
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    import cv2
-
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise CodecError("corrupt source view image")
-    return np.ascontiguousarray(img[:, :, ::-1])
-
-
 def encode_file(video: Path, out: Path, fps: float, mode: str, n_views: int, model: str, max_frames: int | None = None) -> dict[str, Any]:
     """Track, choose views, code; `model` is a registry name (its driving fields are coded) or "landmarks"."""
-    from codec.loopback import model_fields
+    from frontal.loopback import model_fields
     from frontal.pipeline import clip_views, records, track_clip
 
     fields = FieldSet(n_sup=33) if model == "landmarks" else model_fields(model)
@@ -71,7 +56,7 @@ def encode_file(video: Path, out: Path, fps: float, mode: str, n_views: int, mod
         extractor = DrivingExtractor(model)
     views = []
     for k, i in enumerate(clip_views(clip, n=n_views)):
-        views.append(SourceView(encode_image(clip.images[i]), VIEW_FORMAT, k, i, clip.yaw[i], clip.sup[i]))
+        views.append(SourceView(encode_view(clip.images[i]), VIEW_FORMAT, k, i, clip.yaw[i], clip.sup[i]))
     enc = StreamEncoder(fields, tables, mode=mode, fps=clip.fps)
     packets = [enc.encode(r, timestamp_ms=int(i * 1000 / clip.fps)).packet for i, r in enumerate(records(clip, fields, extractor))]
     header = {
@@ -120,13 +105,13 @@ def draw_landmarks(sup: np.ndarray, size: int = 256, background: np.ndarray | No
 
 
 def decode_file(src: Path, out: Path, landmarks_only: bool) -> dict[str, Any]:
-    from frontal.videoout import write_mp4
+    from receiver.videoout import write_mp4
 
     rec = read_recording(src)
     fields, recs = decode_records(rec)
     fps = float(rec.header.get("fps", 15.0))
     if landmarks_only:
-        bg = decode_image(rec.views[0].image_bytes) if rec.views else None
+        bg = decode_view(rec.views[0].image_bytes) if rec.views else None
         frames = []
         last = None
         for r in recs:
@@ -148,7 +133,7 @@ def _render(rec: Recording, recs: list[Any]) -> list[np.ndarray]:
         raise CliError("this recording carries landmarks only (encoded with --model landmarks): decode it with --landmarks")
     renderer = Renderer(model)
     for v in rec.views:
-        renderer.add_source(decode_image(v.image_bytes), v.sup)
+        renderer.add_source(decode_view(v.image_bytes), v.sup)
     if renderer.num_sources == 0:
         raise CodecError("recording has no source views to render from")
     frames, last = [], None

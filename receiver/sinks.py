@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from frontal.call.receiver_side import ShownFrame
+from receiver.live import ShownFrame
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Recorder:
     """Writes every shown frame to an .mp4 at the sender's rate (atomically, on its own thread)."""
 
     def __init__(self, path: Path, fps: float) -> None:
-        from frontal.videoout import write_mp4
+        from receiver.videoout import write_mp4
 
         self.path = path
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=256)
