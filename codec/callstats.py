@@ -16,11 +16,14 @@ Rates are per second of call (from `start()`), in kbit/s (1 kbit = 1000 bits):
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 IP_UDP_HEADER_BYTES = 28
 SCTP_COMMON_HEADER_BYTES = 12
@@ -121,6 +124,18 @@ class CallStats:
         return out
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinite float (a percentile before the first sample) as None, in
+    nested dicts, lists and tuples: what strict JSON (`json.dumps(..., allow_nan=False)`) accepts."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def wire_breakdown(dtls_bytes: int, dtls_packets: int, sctp: dict[str, int]) -> dict[str, int]:
     """Bytes sent by layer; they sum to the wire bytes. Without SCTP counters (`sctp` empty) all of
     the DTLS transport's bytes count as `dtls`."""
@@ -144,7 +159,7 @@ def _kbps(nbytes: int, seconds: float) -> float:
     return round(8 * nbytes / seconds / 1000, 3)
 
 
-def _pct(values: np.ndarray, q: float) -> float:
+def _pct(values: NDArray[Any], q: float) -> float:
     return round(float(np.percentile(values, q)), 1) if values.size else float("nan")
 
 

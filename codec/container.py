@@ -7,13 +7,13 @@
                    "size", "created_by"}
     records       each: type (1 byte), length (LEB128 varint), body
                   1 = source view: meta_len (2 bytes BE), meta JSON {"index","frame","yaw","sup","format"},
-                      then the compressed image bytes (WebP or JPEG)
+                      then the compressed image bytes (in its `format`: webp, jpeg or avif)
                   2 = driving packet (codec/wire.py bytes)
                   3 = end: CRC-32 of every byte before this record (4 bytes BE), packet count (4 bytes BE)
 
-A file without its end record, with a bad CRC or an unknown record type is refused with a
-`CodecError`. Files are written atomically (temp file + rename): a failed run never leaves a
-half-written file behind.
+A file without its end record, with a bad CRC, an unknown record type or trailing bytes is refused
+with a `CodecError`. Files are written atomically (temp file + rename): a failed run never leaves
+a half-written file behind. docs/bitstream.md specifies every byte.
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from codec.atomic import atomic_write as write_atomic  # noqa: F401 (re-exported)
 from codec.errors import CodecError
 
 MAGIC = b"FRONTAL\x00"
@@ -43,7 +43,7 @@ class SourceView:
     index: int
     frame: int
     yaw: float
-    sup: np.ndarray  # [n_sup, 2] float32
+    sup: NDArray[Any]  # [n_sup, 2] float32
 
     def meta(self) -> dict[str, Any]:
         return {"index": self.index, "frame": self.frame, "yaw": round(float(self.yaw), 5), "format": self.format, "sup": np.round(self.sup.astype(np.float64), 6).tolist()}

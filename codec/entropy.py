@@ -11,9 +11,11 @@ the stream, re-padded with 0xFF bytes, still decodes to the same symbols (checke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import constriction
 import numpy as np
+from numpy.typing import NDArray
 
 from codec.errors import CodecError
 
@@ -21,18 +23,19 @@ _model = constriction.stream.model
 _PAD = b"\xff"
 
 
-def probabilities(freqs: np.ndarray) -> np.ndarray:
+def probabilities(freqs: NDArray[Any]) -> NDArray[Any]:
     """Integer frequencies [..., A] -> float64 probabilities (exact IEEE division, same everywhere)."""
     f = np.asarray(freqs, dtype=np.int64)
     if np.any(f <= 0):
         raise CodecError("probability table has a zero or negative frequency")
-    return f.astype(np.float64) / f.sum(axis=-1, keepdims=True).astype(np.float64)
+    out: NDArray[Any] = f.astype(np.float64) / f.sum(axis=-1, keepdims=True).astype(np.float64)
+    return out
 
 
 class TableSet:
     """A stack of integer frequency tables [n, A], usable one by one or as per-symbol rows."""
 
-    def __init__(self, freqs: np.ndarray) -> None:
+    def __init__(self, freqs: NDArray[Any]) -> None:
         freqs = np.atleast_2d(np.asarray(freqs, dtype=np.int64))
         self.freqs = freqs
         self.probs = probabilities(freqs)
@@ -47,10 +50,10 @@ _UNIFORM = _model.Uniform()
 @dataclass
 class _Segment:
     kind: str  # "cat" | "uni"
-    symbols: list[np.ndarray] = field(default_factory=list)
-    params: list[np.ndarray] = field(default_factory=list)  # probability rows (cat) or sizes (uni)
+    symbols: list[NDArray[Any]] = field(default_factory=list)
+    params: list[NDArray[Any]] = field(default_factory=list)  # probability rows (cat) or sizes (uni)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[NDArray[Any], NDArray[Any]]:
         return np.concatenate(self.symbols).astype(np.int32), np.concatenate(self.params)
 
 
@@ -65,7 +68,7 @@ class Encoder:
             self._segments.append(_Segment(kind))
         return self._segments[-1]
 
-    def categorical(self, symbols: np.ndarray, probs: np.ndarray) -> None:
+    def categorical(self, symbols: NDArray[Any], probs: NDArray[Any]) -> None:
         """Symbols [n] each with its own probability row probs [n, A]."""
         symbols = np.asarray(symbols).reshape(-1)
         if len(symbols):
@@ -107,10 +110,10 @@ class Encoder:
             n = guess
         while n > 0 and decodes(n - 1):
             n -= 1
-        return full[:n]
+        return bytes(full[:n])
 
 
-def _words(data: bytes) -> np.ndarray:
+def _words(data: bytes) -> NDArray[Any]:
     padded = data + _PAD * ((-len(data)) % 4)
     if not padded:
         padded = _PAD * 4
@@ -129,7 +132,7 @@ class Decoder:
         except Exception as exc:  # constriction raises on exhausted or invalid data
             raise CodecError(f"entropy decoding failed: {exc}") from None
 
-    def symbols(self, probs: np.ndarray) -> np.ndarray:
+    def symbols(self, probs: NDArray[Any]) -> NDArray[Any]:
         try:
             return np.asarray(self._dec.decode(_FAMILY, np.asarray(probs, np.float64)), np.int64)
         except Exception as exc:

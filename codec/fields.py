@@ -28,9 +28,10 @@ depths"): the rendered frames change by less than the 8-bit rounding of the outp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class FieldSet:
             raise ValueError("Jacobians need unsupervised keypoints")
 
     @classmethod
-    def parse(cls, text: str, n_sup: int = 33, n_unsup: int = 10, n_expr: int = 16) -> "FieldSet":
+    def parse(cls, text: str, n_sup: int = 33, n_unsup: int = 10, n_expr: int = 16) -> FieldSet:
         names = [t.strip() for t in text.split(",") if t.strip()]
         unknown = [n for n in names if n not in FIELD_NAMES]
         if unknown or not names:
@@ -141,7 +142,7 @@ class FieldSet:
         return {"n_sup": self.n_sup, "n_unsup": self.n_unsup, "jacobians": int(self.jacobians), "n_expr": self.n_expr}
 
     @classmethod
-    def from_dict(cls, d: dict[str, int]) -> "FieldSet":
+    def from_dict(cls, d: dict[str, int]) -> FieldSet:
         return cls(int(d["n_sup"]), int(d["n_unsup"]), bool(d["jacobians"]), int(d["n_expr"]))
 
 
@@ -155,10 +156,10 @@ class DrivingRecord:
     expr  [n_expr]        expression code
     """
 
-    sup: Optional[np.ndarray] = None
-    unsup: Optional[np.ndarray] = None
-    jac: Optional[np.ndarray] = None
-    expr: Optional[np.ndarray] = None
+    sup: NDArray[Any] | None = None
+    unsup: NDArray[Any] | None = None
+    jac: NDArray[Any] | None = None
+    expr: NDArray[Any] | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
     def check(self, fields: FieldSet) -> None:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from codec.entropy import Decoder, Encoder, TableSet
 from codec.errors import CodecError
@@ -41,11 +42,11 @@ _ONE = 256
 class CoderState:
     """What both ends remember between frames. Reset by every intra frame."""
 
-    prev: Optional[np.ndarray] = None
-    prev2: Optional[np.ndarray] = None
-    activity: Optional[np.ndarray] = None  # [n_groups] q8
+    prev: NDArray[Any] | None = None
+    prev2: NDArray[Any] | None = None
+    activity: NDArray[Any] | None = None  # [n_groups] q8
 
-    def copy(self) -> "CoderState":
+    def copy(self) -> CoderState:
         return CoderState(
             None if self.prev is None else self.prev.copy(),
             None if self.prev2 is None else self.prev2.copy(),
@@ -88,7 +89,7 @@ class FrameCoder:
             self.first[s] = s.start
 
     # ---- shared ---------------------------------------------------------------------------
-    def _base(self, state: CoderState, intra: bool) -> np.ndarray:
+    def _base(self, state: CoderState, intra: bool) -> NDArray[Any]:
         if intra:
             return self.ft.layout
         if state.prev is None:
@@ -96,14 +97,15 @@ class FrameCoder:
         if self.mode == "paper" or state.prev2 is None:
             return state.prev
         step = (self.ft.alpha_q8 * (state.prev - state.prev2) + 128) >> 8
-        return np.clip(state.prev + step, 0, self.maxima)
+        out: NDArray[Any] = np.clip(state.prev + step, 0, self.maxima)
+        return out
 
-    def _activity(self, state: CoderState, intra: bool) -> np.ndarray:
+    def _activity(self, state: CoderState, intra: bool) -> NDArray[Any]:
         if intra or state.activity is None:
             return np.full(len(self.groups), _ONE, np.int64)
         return state.activity
 
-    def _advance(self, state: CoderState, q: np.ndarray, a_norm: np.ndarray, intra: bool) -> None:
+    def _advance(self, state: CoderState, q: NDArray[Any], a_norm: NDArray[Any], intra: bool) -> None:
         state.prev2 = None if intra else state.prev
         state.prev = q
         if intra or self.mode == "paper":
@@ -117,7 +119,7 @@ class FrameCoder:
         state.activity = act
 
     # ---- encode ---------------------------------------------------------------------------
-    def analyze(self, q: np.ndarray, state: CoderState, intra: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def analyze(self, q: NDArray[Any], state: CoderState, intra: bool) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
         """Symbols-to-be for `q` without coding: (values [n], table rows [n, A], a_norm [n], bucket [n]).
 
         bucket is -1 in paper mode. Does not touch `state`.
@@ -150,7 +152,7 @@ class FrameCoder:
             probs = self.buckets.probs[bucket]
         return sym_values, probs, a_norm, bucket
 
-    def encode(self, q: np.ndarray, state: CoderState, intra: bool) -> tuple[bytes, FrameBits]:
+    def encode(self, q: NDArray[Any], state: CoderState, intra: bool) -> tuple[bytes, FrameBits]:
         """Code `q` [n] int64; updates `state` as the decoder will. Returns payload and bit counts."""
         q = np.asarray(q, np.int64)
         sym_values, probs, a_norm, _ = self.analyze(q, state, intra)
@@ -167,14 +169,14 @@ class FrameCoder:
             start = i + 1
         if start < self.n:
             enc.categorical(symbols[start:], probs[start:])
-        for gi, g in enumerate(self.groups):
+        for g in self.groups:
             bits.per_group[g.name] = float(info[self.quantizer.slices[g.name]].sum())
         payload = enc.finish(info_bits=float(info.sum()))
         self._advance(state, q, a_norm, intra)
         return payload, bits
 
     # ---- decode ---------------------------------------------------------------------------
-    def decode(self, payload: bytes, state: CoderState, intra: bool) -> np.ndarray:
+    def decode(self, payload: bytes, state: CoderState, intra: bool) -> NDArray[Any]:
         """Decode one payload; updates `state`. Raises CodecError on any inconsistency."""
         base = self._base(state, intra)
         dec = Decoder(payload)

@@ -1,21 +1,16 @@
 """What the two peers of a call send each other on their two data channels (protocol version 2).
 
-`docs/call.md` is the specification. Two SCTP data channels, negotiated out of band (fixed ids, so
-both sides have them at once and no `datachannel` event is needed):
+`docs/bitstream.md` specifies every byte. Two SCTP data channels, negotiated out of band (fixed
+ids, so both sides have them at once and no `datachannel` event is needed):
 
-    driving  (id 0, unordered, maxRetransmits=0)  binary, one of
-                                                  - a compact bundle of 1..4 consecutive frames
-                                                    (0x40..0x7F, below; what a version-2 sender sends)
-                                                  - one driving packet (`codec/wire.py`, 0xF1..)
-                                                  - a packet bundle 0xB1 | count | (len | packet) * count
-    control  (id 1, reliable, ordered)            text: one JSON object (`hello`, `view`,
-                                                  `intra-request`, `bye`), at most 4 KiB;
-                                                  binary: a view start 0xF6 (version 2, below), a
-                                                  source-view chunk 0xF5 | index | chunk_no (uint16 BE)
-                                                  | bytes
+    driving  (id 0, unordered, maxRetransmits=0)  binary: a compact bundle of 1..4 consecutive
+                                                  frames (first byte 0x40..0x7F, below)
+    control  (id 1, reliable, ordered)            text: one JSON object (`hello`, `intra-request`,
+                                                  `bye`), at most 4 096 characters;
+                                                  binary: a view start 0xF6 or a view chunk 0xF5
+                                                  (below)
 
-View start (version 2; version 1 sent a JSON `view` message instead). One binary control message
-opens a view and carries its first chunk; chunks 1.. follow as 0xF5 messages:
+View start. One binary control message opens a view and carries its first image bytes:
 
     offset  size  field
     0       1     0xF6
@@ -24,24 +19,28 @@ opens a view and carries its first chunk; chunks 1.. follow as 0xF5 messages:
     3       2     size of the compressed image - 1, uint16 BE (1..65536 bytes)
     5       2     yaw, int16 BE, units of 1e-4 rad
     7       2     pitch, int16 BE, units of 1e-4 rad
-    9       2     n, the number of landmarks (0: none)
+    9       2     n, the number of landmarks (0: none; at most 283)
     11      4n    the landmarks, (x, y) int16 BE pairs in units of 1e-4 (crop coordinates in [-1, 1])
-    11+4n   ..    the image's first bytes (chunk 0), up to 1 144 - 11 - 4n
+    11+4n   ..    the image's first bytes, min(size, 1 144 - 11 - 4n) of them
 
-and chunks 1.. are 0xF5 messages of up to 1 140 bytes of image (1 144 in all). 1 144 bytes is the
-largest data-channel message that still fits in one SCTP packet of aiortc's (1 189 bytes) with a
-SACK bundled in front of it; a 1.9 KB view (AVIF q35) takes 2 messages instead of the JSON
-`view` and 2 chunks of version 1.
+View chunk k (k = 1, 2, ...), carrying the next image bytes, min(1 140, what is left) of them:
 
-Compact bundle (version 2). The frames of one message are consecutive (seq, seq+1, ...) and of the
-coding mode the sender's `hello` announced, so one small header describes them all. Left out,
-because the receiver knows them: the codec packets' CRC-16 (SCTP's CRC32c and the DTLS record's
-AEAD tag already protect the message), the coding mode (`hello`), the high byte of the sequence
-number and the dependency (below):
+    0       1     0xF5
+    1       1     view index
+    2       2     k, uint16 BE
+    4       ..    image bytes
+
+1 144 bytes is the largest data-channel message that still fits in one SCTP packet of aiortc's
+(1 189 bytes) with a SACK bundled in front of it: a 1.9 KB view (AVIF q35) is 2 messages.
+
+Compact bundle. The frames of one message are consecutive (seq, seq+1, ...) and of the coding
+mode the sender's `hello` announced, so one small header describes them all. Left out, because
+the receiver knows them: the codec packets' CRC-16 (SCTP's CRC32c and the DTLS record's AEAD tag
+already protect the message), the coding mode (`hello`), the high byte of the sequence number and
+the dependency (below):
 
     offset  size  field
-    0       1     bits 6-7: 01 (the type: first bytes 0x40..0x7F are compact bundles; codec
-                  packets start 0xF1, version-1 bundles 0xB1); bits 0-1: frame count - 1
+    0       1     bits 6-7: 01 (the type: first bytes 0x40..0x7F); bits 0-1: frame count - 1
                   (1..4 frames); bit 2+k: frame k is intra (zero for frames beyond the count)
     1       1     sequence number of frame 0, low 8 bits (frame k: seq + k)
     2       2     timestamp of frame 0, uint16 BE, ms (wrapping)
@@ -50,8 +49,7 @@ number and the dependency (below):
             ..    the range-coded payloads, back to back
 
 A varint is LEB128 (7 bits a byte, low group first, high bit = more), minimal, at most 3 bytes,
-at most 65535. Two frames cost 6 bytes of framing instead of 22 (0xB1 bundle of codec packets),
-one frame 4 instead of 9.
+at most 65535. One frame costs 4 bytes of framing, two frames 6.
 
 The receiver rebuilds the codec packets (`codec.wire.pack`) from a `CompactContext`: the full
 sequence number is the one nearest the newest it has seen (as RTP receivers extend theirs;
@@ -63,25 +61,25 @@ the one the frame depends on; when the chain is broken the rebuilt dependency ma
 the frame is refused (`MissingReference`) all the same. So every frame the decoder can use is
 rebuilt exactly as the sender's encoder made it.
 
-A message that does not parse raises `ValueError` naming the reason; the peer logs it, counts it
-and carries on.
+A message that does not parse (a foreign one included) raises `ValueError` naming the reason; the
+peer logs it, counts it and carries on.
 """
 from __future__ import annotations
 
 import json
 import struct
 from dataclasses import dataclass
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from codec import wire
 from codec.errors import CodecError
 from codec.fields import FieldSet
 
-PROTOCOL_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)  # a version-2 receiver also reads version-1 senders
+PROTOCOL_VERSION: Final = 2  # a `hello` of any other version is refused
 
 DRIVING_LABEL = "frontal-driving"
 CONTROL_LABEL = "frontal-control"
@@ -91,19 +89,17 @@ CONTROL_CHANNEL_ID = 1
 MAX_CONTROL_TEXT = 4096
 MAX_VIEWS = 5
 MAX_VIEW_BYTES = 65536
-VIEW_CHUNK_BYTES = 1024
 MAX_BUNDLE = 4
 
-BUNDLE_MAGIC = 0xB1  # version 1: count and whole codec packets
-COMPACT_TYPE = 0x40  # version 2: first byte 0b01xxxxxx, one header for consecutive frames
+COMPACT_TYPE = 0x40  # a driving message's first byte is 0b01xxxxxx: one header for consecutive frames
 VIEW_CHUNK_MAGIC = 0xF5
-VIEW_START_MAGIC = 0xF6  # version 2: a view's header and its first chunk in one binary message
+VIEW_START_MAGIC = 0xF6  # a view's header and its first image bytes in one binary message
 VIEW_FORMATS = ("webp", "jpeg", "avif")  # format ids of a view start
-MAX_VIEW_LANDMARKS = 478
 VIEW_UNIT = 1e-4  # a view start's angles (rad) and landmark coordinates, as int16
 _VIEW_START = struct.Struct(">BBBHhhH")  # magic, index, format, size - 1, yaw, pitch, landmarks
-VIEW_MESSAGE_BYTES = 1144  # version 2: a view start or chunk, SACK + DATA still in one SCTP packet
-_CHUNK_HEAD = struct.Struct(">BBH")
+_CHUNK_HEAD = struct.Struct(">BBH")  # magic, index, chunk number
+VIEW_MESSAGE_BYTES = 1144  # a view start or chunk: SACK + DATA still in one SCTP packet
+MAX_VIEW_LANDMARKS = (VIEW_MESSAGE_BYTES - _VIEW_START.size - 1) // 4  # 283: the view start keeps an image byte
 
 ViewFormat = Literal["webp", "jpeg", "avif"]
 
@@ -136,7 +132,7 @@ class Hello(_Message):
     """
 
     type: Literal["hello"] = "hello"
-    version: Literal[1, 2] = PROTOCOL_VERSION
+    version: Literal[2] = PROTOCOL_VERSION
     fps: Annotated[float, Field(gt=0, le=60)]
     fields: FieldSpec
     mode: Literal["paper", "predictive"]
@@ -145,19 +141,19 @@ class Hello(_Message):
 
 
 class ViewStart(_Message):
-    """A source view follows as `chunks` binary chunks of the compressed image (`size` bytes)."""
+    """What a binary view start says of its view (`parse_view_start`): the compressed image
+    (`size` bytes) comes in `chunks` messages, the view start included."""
 
-    type: Literal["view"] = "view"
     index: Annotated[int, Field(ge=0, lt=MAX_VIEWS)]
     format: ViewFormat
     size: Annotated[int, Field(ge=1, le=MAX_VIEW_BYTES)]
-    chunks: Annotated[int, Field(ge=1, le=MAX_VIEW_BYTES // VIEW_CHUNK_BYTES)]
+    chunks: Annotated[int, Field(ge=1)]
     yaw: float
     pitch: float
     sup: Annotated[list[Annotated[list[float], Field(min_length=2, max_length=2)]],
                    Field(max_length=MAX_VIEW_LANDMARKS)] | None = None
 
-    def landmarks(self) -> np.ndarray | None:
+    def landmarks(self) -> NDArray[np.float32] | None:
         """The view's landmarks, (n, 2) float32 crop coordinates in [-1, 1], or None."""
         if self.sup is None:
             return None
@@ -180,7 +176,7 @@ class Bye(_Message):
     reason: Annotated[str, Field(max_length=256)] | None = None
 
 
-ControlMessage = Annotated[Union[Hello, ViewStart, IntraRequest, Bye], Field(discriminator="type")]
+ControlMessage = Annotated[Hello | IntraRequest | Bye, Field(discriminator="type")]
 _CONTROL = TypeAdapter(ControlMessage)
 
 
@@ -188,7 +184,7 @@ def encode_control(message: BaseModel) -> str:
     return message.model_dump_json()
 
 
-def parse_control(text: str) -> Hello | ViewStart | IntraRequest | Bye:
+def parse_control(text: str) -> Hello | IntraRequest | Bye:
     """One control text message; `ValueError` if too long, not JSON or not a known message."""
     if len(text) > MAX_CONTROL_TEXT:
         raise ValueError(f"control message of {len(text)} characters (limit {MAX_CONTROL_TEXT})")
@@ -205,47 +201,6 @@ def parse_control(text: str) -> Hello | ViewStart | IntraRequest | Bye:
 
 
 # --- driving channel -------------------------------------------------------------------------
-
-
-def pack_driving(packets: list[bytes], compact: bool = True) -> bytes:
-    """One data-channel message carrying 1..MAX_BUNDLE consecutive codec packets: a compact bundle
-    (version 2, the default), or (`compact=False`, version 1) the packet itself or a 0xB1 bundle."""
-    if not 1 <= len(packets) <= MAX_BUNDLE:
-        raise ValueError(f"a message carries 1..{MAX_BUNDLE} packets, not {len(packets)}")
-    if compact:
-        return pack_compact(packets)
-    if len(packets) == 1:
-        return packets[0]
-    if any(not 1 <= len(p) <= 255 for p in packets):
-        raise ValueError("a bundled packet is 1..255 bytes")
-    return bytes([BUNDLE_MAGIC, len(packets)]) + b"".join(bytes([len(p)]) + p for p in packets)
-
-
-def unpack_driving(message: bytes, context: CompactContext | None = None) -> list[bytes]:
-    """The codec packets in one driving message (a single packet is returned as is, unchecked;
-    those of a compact bundle are rebuilt from `context`, CRC included)."""
-    if not message:
-        raise ValueError("empty driving message")
-    if message[0] >> 6 == COMPACT_TYPE >> 6:
-        if context is None:
-            raise ValueError("compact bundle before the sender's hello")
-        return [wire.pack(p) for p in unpack_compact(message, context)]
-    if message[0] != BUNDLE_MAGIC:
-        return [message]
-    if len(message) < 2 or not 2 <= message[1] <= MAX_BUNDLE:
-        raise ValueError("bundle: bad packet count")
-    packets, pos = [], 2
-    for _ in range(message[1]):
-        if pos >= len(message):
-            raise ValueError("bundle: truncated")
-        n = message[pos]
-        if n == 0 or pos + 1 + n > len(message):
-            raise ValueError("bundle: bad packet length")
-        packets.append(message[pos + 1: pos + 1 + n])
-        pos += 1 + n
-    if pos != len(message):
-        raise ValueError("bundle: trailing bytes")
-    return packets
 
 
 _COMPACT_HEAD = struct.Struct(">BBH")  # type and intra flags, seq low byte, timestamp
@@ -297,9 +252,9 @@ def _read_varint(message: bytes, pos: int) -> tuple[int, int]:
     raise ValueError("compact bundle: varint over 3 bytes")
 
 
-def pack_compact(packets: list[bytes]) -> bytes:
-    """A compact bundle of consecutive codec packets of one coding mode (`ValueError` if they are
-    not; each packet is checked, CRC included)."""
+def pack_driving(packets: list[bytes]) -> bytes:
+    """One driving message: a compact bundle of 1..MAX_BUNDLE consecutive codec packets of one
+    coding mode (`ValueError` if they are not; each packet is checked, CRC included)."""
     if not 1 <= len(packets) <= MAX_BUNDLE:
         raise ValueError(f"a compact bundle carries 1..{MAX_BUNDLE} frames, not {len(packets)}")
     try:
@@ -325,15 +280,24 @@ def pack_compact(packets: list[bytes]) -> bytes:
             + b"".join(f.payload for f in frames))
 
 
-def unpack_compact(message: bytes, context: CompactContext) -> list[wire.Packet]:
-    """The frames of a compact bundle, as `codec.wire.Packet`s; `ValueError` if malformed."""
+def is_compact(message: bytes) -> bool:
+    """Whether a driving message has a compact bundle's type (its first byte 0x40..0x7F)."""
+    return bool(message) and message[0] >> 6 == COMPACT_TYPE >> 6
+
+
+def parse_driving(message: bytes, context: CompactContext) -> list[wire.Packet]:
+    """The frames of one driving message, as `codec.wire.Packet`s rebuilt from `context` (pack
+    them with `codec.wire.pack` for the decoder); `ValueError` if it is not a well-formed compact
+    bundle."""
+    if not message:
+        raise ValueError("empty driving message")
+    if not is_compact(message):
+        raise ValueError(f"not a compact bundle (type byte 0x{message[0]:02x})")
     if context.mode not in wire.MODE_IDS:
         raise ValueError(f"compact bundle: unknown coding mode {context.mode!r}")
     if len(message) < _COMPACT_HEAD.size:
         raise ValueError("compact bundle: truncated header")
     head, seq8, ts = _COMPACT_HEAD.unpack_from(message)
-    if head >> 6 != COMPACT_TYPE >> 6:
-        raise ValueError(f"compact bundle: bad type byte 0x{head:02x}")
     count = (head & 0x3) + 1
     if (head & 0x3F) >> (2 + count):
         raise ValueError("compact bundle: intra flag set for a frame beyond the count")
@@ -368,34 +332,24 @@ def unpack_compact(message: bytes, context: CompactContext) -> list[wire.Packet]
 # --- source views ----------------------------------------------------------------------------
 
 
-def view_chunks(index: int, data: bytes) -> list[bytes]:
-    """The binary control messages carrying one compressed view."""
-    if not 1 <= len(data) <= MAX_VIEW_BYTES:
-        raise ValueError(f"a view is 1..{MAX_VIEW_BYTES} bytes, not {len(data)}")
-    return [_CHUNK_HEAD.pack(VIEW_CHUNK_MAGIC, index, k) + data[off: off + VIEW_CHUNK_BYTES]
-            for k, off in enumerate(range(0, len(data), VIEW_CHUNK_BYTES))]
-
-
-def chunk_count(size: int) -> int:
-    return -(-size // VIEW_CHUNK_BYTES)
-
-
-def _q16(value: float | np.ndarray) -> np.ndarray:
+def _q16(value: float | NDArray[Any]) -> NDArray[Any]:
     """Angles or crop coordinates as int16 in units of VIEW_UNIT (saturating)."""
-    return np.clip(np.rint(np.asarray(value, np.float64) / VIEW_UNIT), -32767, 32767).astype(">i2")
+    q: NDArray[Any] = np.clip(np.rint(np.asarray(value, np.float64) / VIEW_UNIT), -32767, 32767).astype(">i2")
+    return q
 
 
-def _v2_plan(size: int, header: int) -> list[int]:
-    """Image bytes in each message of a version-2 view: the view start's, then the chunks'."""
+def _view_plan(size: int, header: int) -> list[int]:
+    """Image bytes in each message of a view: the view start's (after its `header` bytes), then
+    the chunks'."""
     first = min(size, VIEW_MESSAGE_BYTES - header)
     rest = VIEW_MESSAGE_BYTES - _CHUNK_HEAD.size
     return [first] + [min(rest, size - off) for off in range(first, size, rest)]
 
 
 def view_messages(index: int, fmt: str, data: bytes, yaw: float, pitch: float,
-                  sup: np.ndarray | None) -> list[bytes]:
-    """Version 2: one view as binary control messages, a view start (its header and the first
-    image bytes) then chunks 1.. (at most VIEW_MESSAGE_BYTES each)."""
+                  sup: NDArray[Any] | None) -> list[bytes]:
+    """One view as binary control messages: a view start (its header and the first image bytes),
+    then chunks 1.. (at most VIEW_MESSAGE_BYTES each)."""
     if fmt not in VIEW_FORMATS:
         raise ValueError(f"unknown view format {fmt!r}")
     if not 1 <= len(data) <= MAX_VIEW_BYTES:
@@ -406,14 +360,14 @@ def view_messages(index: int, fmt: str, data: bytes, yaw: float, pitch: float,
     head = _VIEW_START.pack(VIEW_START_MAGIC, index, VIEW_FORMATS.index(fmt), len(data) - 1, int(_q16(yaw)),
                             int(_q16(pitch)), len(points)) + _q16(points).tobytes()
     out, off = [], 0
-    for k, n in enumerate(_v2_plan(len(data), len(head))):
+    for k, n in enumerate(_view_plan(len(data), len(head))):
         out.append((head if k == 0 else _CHUNK_HEAD.pack(VIEW_CHUNK_MAGIC, index, k)) + data[off: off + n])
         off += n
     return out
 
 
 def parse_view_start(message: bytes) -> tuple[ViewStart, bytes]:
-    """A version-2 view start: the view's meta and chunk 0's bytes; `ValueError` if malformed."""
+    """A view start: the view's meta and its first image bytes; `ValueError` if malformed."""
     if len(message) < _VIEW_START.size:
         raise ValueError("view start: truncated")
     magic, index, fmt, size1, yaw, pitch, n = _VIEW_START.unpack_from(message)
@@ -428,7 +382,7 @@ def parse_view_start(message: bytes) -> tuple[ViewStart, bytes]:
     size = size1 + 1
     try:
         meta = ViewStart(index=index, format=VIEW_FORMATS[fmt], size=size,  # type: ignore[arg-type]
-                         chunks=len(_v2_plan(size, end)),
+                         chunks=len(_view_plan(size, end)),
                          yaw=round(yaw * VIEW_UNIT, 4), pitch=round(pitch * VIEW_UNIT, 4),
                          sup=[[round(float(x), 4), round(float(y), 4)] for x, y in sup] if n else None)
     except ValidationError as exc:
@@ -438,20 +392,14 @@ def parse_view_start(message: bytes) -> tuple[ViewStart, bytes]:
 
 
 class ViewAssembler:
-    """Reassembles views from their start (a JSON `ViewStart`, version 1, or a binary view start,
-    version 2) and their chunks (the control channel is ordered)."""
+    """Reassembles views from their binary control messages, a view start then its chunks in
+    order (the control channel is ordered). A view start abandons any view under way; a message
+    that does not fit refuses the view under way."""
 
     def __init__(self) -> None:
         self._meta: ViewStart | None = None
-        self._plan: list[int] = []  # image bytes expected in each chunk
+        self._plan: list[int] = []  # image bytes expected in each message
         self._parts: list[bytes] = []
-
-    def start(self, meta: ViewStart, plan: list[int] | None = None) -> None:
-        if plan is None:  # version 1: chunks of VIEW_CHUNK_BYTES
-            if meta.chunks != chunk_count(meta.size):
-                raise ValueError(f"view {meta.index}: {meta.chunks} chunks for {meta.size} bytes")
-            plan = [VIEW_CHUNK_BYTES] * (meta.chunks - 1) + [meta.size - VIEW_CHUNK_BYTES * (meta.chunks - 1)]
-        self._meta, self._plan, self._parts = meta, plan, []
 
     def add(self, message: bytes) -> tuple[ViewStart, bytes] | None:
         """Add one binary message (a view start or a chunk); the view's meta and bytes once it is
@@ -459,7 +407,8 @@ class ViewAssembler:
         if message[:1] == bytes([VIEW_START_MAGIC]):
             self._meta = None
             meta, body = parse_view_start(message)
-            self.start(meta, _v2_plan(meta.size, len(message) - len(body)))
+            self._meta, self._parts = meta, []
+            self._plan = _view_plan(meta.size, len(message) - len(body))
             return self._add_body(meta.index, 0, body)
         if len(message) <= _CHUNK_HEAD.size:
             raise ValueError("view chunk: truncated")

@@ -10,19 +10,21 @@ noise at the cost of at most `hysteresis` steps of error instead of 0.5 (like RD
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from codec.fields import DrivingRecord, FieldSet, GroupSpec
 
 
-def _q(values: np.ndarray, g: GroupSpec) -> np.ndarray:
+def _q(values: NDArray[Any], g: GroupSpec) -> NDArray[Any]:
     x = (np.asarray(values, np.float64).reshape(-1) - g.lo) / g.step
-    return np.clip(np.rint(x), 0, g.levels).astype(np.int64)
+    out: NDArray[Any] = np.clip(np.rint(x), 0, g.levels).astype(np.int64)
+    return out
 
 
-def _dq(q: np.ndarray, g: GroupSpec) -> np.ndarray:
+def _dq(q: NDArray[Any], g: GroupSpec) -> NDArray[Any]:
     return (g.lo + q.astype(np.float64) * g.step).astype(np.float32)
 
 
@@ -42,12 +44,13 @@ class Quantizer:
         self.size = start
         self.maxima = np.concatenate([np.full(g.size, g.levels, np.int64) for g in self.groups])
 
-    def _mean_source(self, rec: DrivingRecord) -> np.ndarray:
+    def _mean_source(self, rec: DrivingRecord) -> NDArray[Any]:
         pts = rec.sup if self.fields.n_sup else rec.unsup
         assert pts is not None
-        return np.asarray(pts, np.float64).mean(axis=0)
+        out: NDArray[Any] = np.asarray(pts, np.float64).mean(axis=0)
+        return out
 
-    def quantize(self, rec: DrivingRecord, previous: Optional[np.ndarray] = None) -> np.ndarray:
+    def quantize(self, rec: DrivingRecord, previous: NDArray[Any] | None = None) -> NDArray[Any]:
         """Quantize `rec`; `previous` (the last decoded vector) enables hysteresis."""
         rec.check(self.fields)
         out = np.empty(self.size, np.int64)
@@ -65,14 +68,14 @@ class Quantizer:
             out[self.slices[g.name]] = self._hold(q, values, g, previous)
         return out
 
-    def _hold(self, q: np.ndarray, rec_values: np.ndarray, g: GroupSpec, previous: Optional[np.ndarray]) -> np.ndarray:
+    def _hold(self, q: NDArray[Any], rec_values: NDArray[Any], g: GroupSpec, previous: NDArray[Any] | None) -> NDArray[Any]:
         if previous is None or self.hysteresis <= 0.5:
             return q
         prev = previous[self.slices[g.name]]
         moved = np.abs((np.asarray(rec_values, np.float64).reshape(-1) - g.lo) / g.step - prev)
         return np.where(moved <= self.hysteresis, prev, q)
 
-    def dequantize(self, q: np.ndarray) -> DrivingRecord:
+    def dequantize(self, q: NDArray[Any]) -> DrivingRecord:
         groups = {g.name: g for g in self.groups}
         mean = _dq(q[self.slices["mean"]], groups["mean"])
         rec = DrivingRecord()
@@ -86,6 +89,6 @@ class Quantizer:
                 rec.expr = v
         return rec
 
-    def group_of(self) -> np.ndarray:
+    def group_of(self) -> NDArray[Any]:
         """Index of each vector element's group (into `self.groups`)."""
         return np.concatenate([np.full(g.size, i, np.int64) for i, g in enumerate(self.groups)])

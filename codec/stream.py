@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from codec import wire
 from codec.errors import CodecError
@@ -34,7 +34,7 @@ class EncodedFrame:
     payload_bits: int
     header_bits: int
     group_bits: dict[str, float] = field(default_factory=dict)
-    q: Optional[np.ndarray] = None
+    q: NDArray[Any] | None = None
 
     @property
     def bits(self) -> int:
@@ -47,14 +47,14 @@ class DecodedFrame:
     seq: int
     timestamp_ms: int
     intra: bool
-    q: np.ndarray
+    q: NDArray[Any]
 
 
 class StreamEncoder:
     def __init__(
         self,
         fields: FieldSet,
-        tables: Optional[Tables] = None,
+        tables: Tables | None = None,
         mode: str = "predictive",
         fps: float = 15.0,
         intra_period_s: float = 1.0,
@@ -71,15 +71,15 @@ class StreamEncoder:
         self.intra_period = max(1, min(wire.MAX_DEPENDENCY, int(round(fps * intra_period_s))))
         self.state = CoderState()
         self.seq = 0
-        self.last_intra_seq: Optional[int] = None
+        self.last_intra_seq: int | None = None
         self._intra_requested = True
-        self._t0: Optional[float] = None
+        self._t0: float | None = None
 
     def request_intra(self) -> None:
         """The next frame will be an intra frame (e.g. the receiver asked for one)."""
         self._intra_requested = True
 
-    def encode(self, record: DrivingRecord, timestamp_ms: Optional[int] = None) -> EncodedFrame:
+    def encode(self, record: DrivingRecord, timestamp_ms: int | None = None) -> EncodedFrame:
         if timestamp_ms is None:
             now = time.monotonic()
             self._t0 = now if self._t0 is None else self._t0
@@ -103,14 +103,14 @@ class StreamEncoder:
 class StreamDecoder:
     """Decodes packets of either mode for one field set."""
 
-    def __init__(self, fields: FieldSet, tables: Optional[Tables] = None) -> None:
+    def __init__(self, fields: FieldSet, tables: Tables | None = None) -> None:
         self.fields = fields
         self.tables = tables or load_tables()
         self.coders = {m: FrameCoder(fields, self.tables, m) for m in wire.MODE_IDS}
         self.state = CoderState()
-        self.last_seq: Optional[int] = None
-        self.intra_seq: Optional[int] = None
-        self.mode: Optional[str] = None
+        self.last_seq: int | None = None
+        self.intra_seq: int | None = None
+        self.mode: str | None = None
 
     @property
     def synced(self) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from codec.atomic import atomic_write
 from codec.errors import CodecError
@@ -40,8 +41,8 @@ DEFAULT_TABLES = Path(__file__).resolve().parent / "tables" / "default.json"
 class ModeParams:
     """Per-element predictor parameters for one frame kind (inter or intra)."""
 
-    coef_q12: np.ndarray  # [n, n] int64, strictly lower triangular
-    mad_q8: np.ndarray  # [n] int64, >= 16
+    coef_q12: NDArray[Any]  # [n, n] int64, strictly lower triangular
+    mad_q8: NDArray[Any]  # [n] int64, >= 16
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class FieldTables:
     """Everything a frame coder needs for one field set."""
 
     fields: FieldSet
-    layout: np.ndarray  # [n] int64: the intra base (mean quantized record)
-    alpha_q8: np.ndarray  # [n] int64: temporal linear prediction weight per element
+    layout: NDArray[Any]  # [n] int64: the intra base (mean quantized record)
+    alpha_q8: NDArray[Any]  # [n] int64: temporal linear prediction weight per element
     inter: ModeParams
     intra: ModeParams
     fitted: tuple[str, ...]  # groups whose parameters came from data

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+
+from frontal import __version__
 
 # name -> (module or module:function, one-line help). Modules are imported lazily: `frontal serve` never loads torch.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -18,14 +20,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("frontal.train.cli:main_train", "train a model on prepared face tubes (resumable)"),
     "evaluate": ("frontal.train.cli:main_evaluate", "evaluate models on held-out identities (PSNR, SSIM, VMAF, NME, identity)"),
     "fit-tables": ("frontal.fit", "fit the entropy coder's probability tables on tracked data"),
+    "set-render-options": ("frontal.render_options", "copy a checkpoint with other render options (same tensors)"),
     "prepare": ("frontal.prepare", "track videos into cached face tubes, landmarks and head pose"),
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),
+    "bench-mesh-render": ("frontal.mesh_check", "geometry renderer on tracked meshes: PSNR/SSIM, ms/frame (upper bound)"),
     "quality": ("frontal.eval.__main__", "quality metrics of a decoded video against its reference"),
     "classical": ("frontal.eval.classical", "classical-codec baselines and their lowest bitrate"),
     "call": ("frontal.call.cli", "join a live call (camera, video file or browser page)"),
     "bench-call": ("frontal.call.bench", "a loopback call: payload/wire kbps, latency, FPS"),
     "bench-views": ("frontal.call.viewbench", "source-view image formats: bytes at equal quality"),
-    "serve": ("signaling.cli", "run the signaling server"),
+    "serve": ("frontal.serve", "run the signaling server and the web app (create a room, invite, join)"),
     "bench-signaling": ("signaling.bench", "load-test the signaling server on loopback"),
 }
 
@@ -33,7 +37,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def _usage() -> str:
     lines = ["usage: frontal COMMAND [ARGS...]", "", "commands:"]
     for name, (_, text) in SUBCOMMANDS.items():
-        lines.append(f"  {name:<17}{text}")
+        lines.append(f"  {name:<20}{text}")
     lines.append("")
     lines.append("`frontal COMMAND --help` for a command's options.")
     return "\n".join(lines)
@@ -46,7 +50,7 @@ def _resolve(name: str) -> Callable[[list[str]], int]:
     module = importlib.import_module(module_name)
     if func:
         return getattr(module, func)
-    return getattr(module, "command_" + name.replace("-", "_"), None) or getattr(module, "main")
+    return getattr(module, "command_" + name.replace("-", "_"), None) or module.main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_usage())
         return 0 if args else 2
     if args[0] == "--version":
-        from frontal import __version__
 
         print(f"frontal {__version__}")
         return 0

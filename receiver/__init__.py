@@ -12,7 +12,7 @@ __all__ = ["NoSourceError", "Renderer"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from receiver import renderer
+        from receiver import renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; `import receiver` stays cheap)
 
         return getattr(renderer, name)
     raise AttributeError(f"module 'receiver' has no attribute {name!r}")

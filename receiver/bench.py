@@ -20,12 +20,15 @@ import logging
 import os
 import resource
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
 from models.extractor import DrivingExtractor
@@ -77,8 +80,10 @@ def _mac_hook(macs: dict[str, int], name: str) -> Callable[..., None]:
         if isinstance(mod, nn.Conv2d):
             per_out = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
             n = output.numel() * per_out
-        else:
+        elif isinstance(mod, nn.Linear):
             n = output.numel() * mod.in_features
+        else:
+            return
         macs[name] = macs.get(name, 0) + int(n)
     return hook
 
@@ -92,8 +97,13 @@ def synthetic_inputs(model: FrontalModel, n_sources: int, seed: int = 0) -> dict
     """Random source crops/landmarks and one driving record matching the model's driving fields."""
     rng = np.random.default_rng(seed)
     f = model.cfg.driving_fields
-    crop = lambda: rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)  # noqa: E731
-    pts = lambda n: rng.uniform(-0.7, 0.7, (n, 2)).astype(np.float32)  # noqa: E731
+
+    def crop() -> NDArray[np.uint8]:
+        return rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+
+    def pts(n: int) -> NDArray[np.float32]:
+        return rng.uniform(-0.7, 0.7, (n, 2)).astype(np.float32)
+
     n = min(n_sources, model.cfg.max_sources or n_sources)
     sources = [(crop(), pts(f.n_sup) if f.n_sup else None) for _ in range(n)]
     record = {
@@ -239,6 +249,8 @@ def _variants(base: FrontalModel, inputs: dict[str, Any], frames: int, onnx: boo
         for image, sup in inputs["sources"]:
             r.add_source(image, sup)
         prepared = r._prepared  # noqa: SLF001
+        if prepared is None:
+            raise RuntimeError("the renderer prepared no sources")
         kp = net.join_keypoints(*(None if v is None else torch.from_numpy(v)[None]
                                   for v in (rec["sup"], rec["unsup"])))
         expr = None if rec["expr"] is None else torch.from_numpy(rec["expr"])[None]
@@ -288,10 +300,9 @@ def _variants(base: FrontalModel, inputs: dict[str, Any], frames: int, onnx: boo
 def _onnx_variant(path: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[Callable[[], object] | None, dict[str, Any]]:
     """Export the per-frame path to ONNX (needs the `onnx` package) and run it in ONNX Runtime."""
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort  # noqa: PLC0415 (optional dependency: onnxruntime is needed only for --onnx)
     except ImportError:
         return None, {"error": "onnxruntime is not installed"}
-    import tempfile
 
     names = ["kp", "expr"]
     try:

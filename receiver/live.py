@@ -1,15 +1,15 @@
 """The receiving half of a peer: decode driving packets, assemble source views, render off the loop.
 
-A driving message (a compact bundle of 1-4 frames, or version 1's codec packets: `messages.py`) is
-turned back into codec packets, compact bundles from what this side knows (the hello's coding
-mode, the newest sequence number received, the decoder's intra frame: `CompactContext`).
+A driving message (a compact bundle of 1-4 frames: `codec/messages.py`) is turned back into codec
+packets from what this side knows (the hello's coding mode, the newest sequence number received,
+the decoder's intra frame: `CompactContext`).
 Driving packets are decoded on the event loop (under a millisecond each); the newest decoded pose
 goes to a render worker thread, which renders it (a pose that a newer one replaces before the
 worker gets to it is skipped, never queued). When no new pose arrives for 1.5 frame periods the
 worker shows the last frame again, once per period, so the output keeps the sender's frame rate
 through losses. A packet whose reference chain is broken (`MissingReference`) is counted and
 the pose is held; after `intra_after` such packets in a row the receiver asks for an intra frame
-(at most every `intra_interval_s`). A malformed or foreign packet is dropped and counted.
+(at most every `intra_interval_s`). A malformed or foreign message is dropped and counted.
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from codec import wire
 from codec.callstats import CallStats, SeqCounter
@@ -28,16 +29,18 @@ from codec.errors import CodecError
 from codec.fields import DrivingRecord
 from codec.images import decode_view
 from codec.messages import (
-    COMPACT_TYPE,
     CompactContext,
     Hello,
     ViewStart,
-    unpack_driving,
+    is_compact,
+    parse_driving,
 )
 from codec.stream import DecodedFrame, MissingReference, StreamDecoder
 from receiver.render import FrameRenderer
 
 log = logging.getLogger(__name__)
+
+MAX_RENDER_FAILURES = 30  # frames in a row that fail to render before the render worker gives up
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class ShownFrame:
     capture_ms: float  # sender's Unix time of capture
 
 
-FrameSink = Callable[[np.ndarray, ShownFrame], None]
+FrameSink = Callable[[NDArray[Any], ShownFrame], None]
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ class ReceiverSide:
         self._stop = False
         self.ready = threading.Event()
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="call-render", daemon=True)
+        self._render_failures = 0  # frames in a row that failed to render
+        self._thread = threading.Thread(target=self._worker, name="call-render", daemon=True)
 
     # -- event loop side ------------------------------------------------------------------------
     def start(self) -> None:
@@ -98,8 +102,9 @@ class ReceiverSide:
         return self.hello.fps if self.hello else 15.0
 
     def on_hello(self, hello: Hello) -> None:
-        self.hello = hello
-        self._decoder = StreamDecoder(hello.fields.to_fieldset())
+        """The sender's stream: a new decoder (`ValueError` if its field set is not valid)."""
+        decoder = StreamDecoder(hello.fields.to_fieldset())
+        self.hello, self._decoder = hello, decoder
 
     def on_view(self, meta: ViewStart, data: bytes) -> None:
         with self._cond:
@@ -108,54 +113,44 @@ class ReceiverSide:
 
     def on_driving(self, message: bytes) -> None:
         self.stats.add(driving_messages_received=1, driving_bytes_received=len(message))
-        context = self._compact_context()
-        if context is None and message and message[0] >> 6 == COMPACT_TYPE >> 6:
+        if not is_compact(message):
+            log.debug("driving message dropped: not a compact bundle (type byte 0x%s)", message[:1].hex())
+            self.stats.add(packets_bad=1)
+            return
+        decoder, hello = self._decoder, self.hello
+        if decoder is None or hello is None:
             self.stats.add(packets_unusable=1)  # before hello: we do not know the stream yet
             return
+        # what a compact bundle leaves out: the hello's mode, the newest sequence number received
+        # and the decoder's intra frame (`codec/messages.py`)
+        newest = None if self._seqs.highest is None else self._seqs.highest & 0xFFFF
         try:
-            packets = unpack_driving(message, context)
+            frames = parse_driving(message, CompactContext(hello.mode, newest, decoder.intra_seq))
         except ValueError as exc:
             log.debug("driving message dropped: %s", exc)
             self.stats.add(packets_bad=1)
             return
-        poses = [pose for pose in map(self._on_packet, packets) if pose is not None]
+        poses = [pose for pose in (self._on_frame(decoder, f) for f in frames) if pose is not None]
         # frames bundled in one message are played out one frame period apart, oldest first
         now = time.monotonic()
         for k, pose in enumerate(poses):
             self._post(pose, now + k / self.fps)
 
-    def _compact_context(self) -> CompactContext | None:
-        """What a compact bundle leaves out: the hello's mode, the newest sequence number received
-        and the decoder's intra frame (`messages.py`)."""
-        if self.hello is None or self._decoder is None:
-            return None
-        newest = None if self._seqs.highest is None else self._seqs.highest & 0xFFFF
-        return CompactContext(self.hello.mode, newest, self._decoder.intra_seq)
-
-    def _on_packet(self, data: bytes) -> _Pose | None:
-        if self._decoder is None or self.hello is None:
-            self.stats.add(packets_unusable=1)  # before hello: we do not know the stream yet
-            return None
-        try:
-            seq = wire.unpack(data).seq
-        except CodecError as exc:
-            log.debug("driving packet dropped: %s", exc)
-            self.stats.add(packets_bad=1)
-            return None
-        useq = self._seqs.add(seq)
+    def _on_frame(self, decoder: StreamDecoder, packet: wire.Packet) -> _Pose | None:
+        useq = self._seqs.add(packet.seq)
         self.stats.packets_received = self._seqs.received
         self.stats.packets_lost = self._seqs.lost
         if self._newest is not None and useq <= self._newest:
             self.stats.add(packets_late=1)
             return None
         try:
-            frame = self._decoder.decode(data)
+            frame = decoder.decode(wire.pack(packet))
         except MissingReference:
             self.stats.add(packets_unusable=1)
             self._failed()
             return None
         except CodecError as exc:
-            log.debug("driving packet %d dropped: %s", seq, exc)
+            log.debug("driving packet %d dropped: %s", packet.seq, exc)
             self.stats.add(packets_bad=1)
             self._failed()
             return None
@@ -207,6 +202,16 @@ class ReceiverSide:
             self._thread.join(timeout_s)
 
     # -- render thread --------------------------------------------------------------------------
+    def _worker(self) -> None:
+        """The render thread. Whatever ends it early is kept in `error` (the peer then ends the
+        call with `renderer-failed`), never lost with the thread."""
+        try:
+            self._run()
+        except BaseException as exc:
+            log.exception("the render worker failed")
+            self.error = exc
+            self.ready.set()
+
     def _run(self) -> None:
         try:
             renderer = self._renderer_factory()
@@ -216,7 +221,7 @@ class ReceiverSide:
             self.ready.set()
             return
         self.ready.set()
-        last: tuple[np.ndarray, _Pose] | None = None
+        last: tuple[NDArray[Any], _Pose] | None = None
         last_shown = time.monotonic()
         holding = False
         while True:
@@ -257,19 +262,23 @@ class ReceiverSide:
         self.stats.add(views_received=1)
         log.info("source view %d added (%d bytes %s, yaw %.2f)", meta.index, len(data), meta.format, meta.yaw)
 
-    def _render(self, renderer: FrameRenderer, pose: _Pose) -> np.ndarray | None:
+    def _render(self, renderer: FrameRenderer, pose: _Pose) -> NDArray[Any] | None:
         t = time.perf_counter()
         try:
             frame = renderer.render(pose.record)
-        except Exception:  # a bad record or a renderer bug: hold the last frame, keep going
+        except Exception as exc:  # a bad record or a renderer bug: hold the last frame, keep going
             log.exception("rendering frame %d failed", pose.seq)
+            self._render_failures += 1
+            if self._render_failures >= MAX_RENDER_FAILURES:  # not one bad frame: a broken renderer
+                raise RuntimeError(f"{self._render_failures} frames in a row failed to render: {exc}") from exc
             return None
+        self._render_failures = 0
         ms = (time.perf_counter() - t) * 1000.0
         self.stats.add(frames_rendered=1, render_ms_total=ms)
         self.stats.add_latency(time.time() * 1000.0 - pose.capture_ms)
         return frame
 
-    def _show(self, frame: np.ndarray, info: ShownFrame) -> None:
+    def _show(self, frame: NDArray[Any], info: ShownFrame) -> None:
         for sink in self.sinks:
             try:
                 sink(frame, info)

@@ -9,10 +9,11 @@ alone.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from codec.fields import DrivingRecord
 
@@ -25,28 +26,28 @@ class FrameRenderer(Protocol):
     @property
     def num_sources(self) -> int: ...
 
-    def add_source(self, image: np.ndarray, sup: np.ndarray | None) -> None: ...
+    def add_source(self, image: NDArray[Any], sup: NDArray[Any] | None) -> None: ...
 
-    def render(self, record: DrivingRecord) -> np.ndarray: ...
+    def render(self, record: DrivingRecord) -> NDArray[Any]: ...
 
 
 class LandmarkFrameRenderer:
     """The first source view with the decoded landmarks drawn on it (fast; for tests and debugging)."""
 
     def __init__(self) -> None:
-        self._base: np.ndarray | None = None
+        self._base: NDArray[Any] | None = None
         self._count = 0
 
     @property
     def num_sources(self) -> int:
         return self._count
 
-    def add_source(self, image: np.ndarray, sup: np.ndarray | None) -> None:
+    def add_source(self, image: NDArray[Any], sup: NDArray[Any] | None) -> None:
         if self._base is None:
             self._base = np.ascontiguousarray(image // 2)
         self._count += 1
 
-    def render(self, record: DrivingRecord) -> np.ndarray:
+    def render(self, record: DrivingRecord) -> NDArray[Any]:
         if self._base is None:
             raise RuntimeError("no source view yet")
         out = self._base.copy()
@@ -61,8 +62,8 @@ class NeuralFrameRenderer:
     """`receiver.renderer.Renderer`, with the fields the stream lacks taken from the first view."""
 
     def __init__(self, model: str | None = None, device: str = "cpu") -> None:
-        from models.extractor import DrivingExtractor
-        from receiver.renderer import Renderer
+        from models.extractor import DrivingExtractor  # noqa: PLC0415 (torch costs ~2 s at start-up; the landmark renderer needs none)
+        from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; the landmark renderer needs none)
 
         self._renderer = Renderer(model, device=device) if model else Renderer(device=device)
         self._extractor = DrivingExtractor(self._renderer.model, device=device, optimize=False)
@@ -77,7 +78,7 @@ class NeuralFrameRenderer:
     def trained(self) -> bool:
         return bool(self._renderer.trained)
 
-    def add_source(self, image: np.ndarray, sup: np.ndarray | None) -> None:
+    def add_source(self, image: NDArray[Any], sup: NDArray[Any] | None) -> None:
         limit = self._renderer.max_sources
         if limit is not None and self._renderer.num_sources >= limit:
             log.info("model uses at most %d source view(s): view ignored", limit)
@@ -87,12 +88,12 @@ class NeuralFrameRenderer:
             code = self._extractor.extract(image)
             self._fill = DrivingRecord(sup=sup, unsup=code.unsup, jac=code.jac, expr=code.expr)
 
-    def render(self, record: DrivingRecord) -> np.ndarray:
+    def render(self, record: DrivingRecord) -> NDArray[Any]:
         f, fill = self._fields, self._fill
         if fill is None:
             raise RuntimeError("no source view yet")
 
-        def pick(value: np.ndarray | None, default: np.ndarray | None, needed: bool) -> np.ndarray | None:
+        def pick(value: NDArray[Any] | None, default: NDArray[Any] | None, needed: bool) -> NDArray[Any] | None:
             return (value if value is not None else default) if needed else None
 
         return self._renderer.render(

@@ -12,10 +12,11 @@ the decoder. Inputs are checked (`ValueError` naming the field; fields the model
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from models.frames import (
     expr_to_tensor,
@@ -86,7 +87,7 @@ class Renderer:
         return len(self._sources)
 
     # -- source set -----------------------------------------------------------------------------
-    def add_source(self, image: np.ndarray, sup: np.ndarray | None = None) -> int:
+    def add_source(self, image: NDArray[Any], sup: NDArray[Any] | None = None) -> int:
         """Add one source view (`uint8 [256, 256, 3]`; `sup [33, 2]`, required by models with
         landmarks, ignored by the others); encode it and re-fuse the source set.
         Returns the number of sources."""
@@ -109,8 +110,8 @@ class Renderer:
         self._prepared = None
 
     def _refuse(self) -> None:
-        joined = SourceSet(*(None if parts[0] is None else torch.cat(parts, dim=1)
-                             for parts in zip(*self._sources)))  # field by field, along the sources
+        fields = (None if parts[0] is None else torch.cat(parts, dim=1) for parts in zip(*self._sources))
+        joined = SourceSet(*fields)  # type: ignore[arg-type]  # field by field, along the sources; None stays None
         prepared = self._net.prepare_sources(joined)
         if prepared.embedding is not None:
             emb = prepared.embedding.contiguous(memory_format=self._net.memory_format)
@@ -118,16 +119,16 @@ class Renderer:
         self._prepared = prepared
 
     # -- per frame ------------------------------------------------------------------------------
-    def render(self, sup: np.ndarray | None = None, unsup: np.ndarray | None = None,
-               jac: np.ndarray | None = None, expr: np.ndarray | None = None) -> np.ndarray:
+    def render(self, sup: NDArray[Any] | None = None, unsup: NDArray[Any] | None = None,
+               jac: NDArray[Any] | None = None, expr: NDArray[Any] | None = None) -> NDArray[Any]:
         """One driving record -> `uint8 [256, 256, 3]` RGB frame.
 
         Each field the model declares (`driving_fields`) is required and checked; fields it does
         not use are ignored."""
         return tensor_to_image(self.render_output(sup, unsup, jac, expr).image)
 
-    def render_output(self, sup: np.ndarray | None = None, unsup: np.ndarray | None = None,
-                      jac: np.ndarray | None = None, expr: np.ndarray | None = None) -> RenderOutput:
+    def render_output(self, sup: NDArray[Any] | None = None, unsup: NDArray[Any] | None = None,
+                      jac: NDArray[Any] | None = None, expr: NDArray[Any] | None = None) -> RenderOutput:
         """Like `render` but returns the model's `RenderOutput` (image `[1, 3, 256, 256]` in [0, 1],
         flow, occlusion, ...)."""
         if self._prepared is None:

@@ -2,16 +2,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import av
+import cv2
 import numpy as np
+from aiortc import VideoStreamTrack
+from numpy.typing import NDArray
 
+from codec.atomic import AtomicFile
 from receiver.live import ShownFrame
+from receiver.videoout import encode_mp4
 
 log = logging.getLogger(__name__)
 
@@ -21,53 +30,131 @@ class LatestFrame:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.frame: np.ndarray | None = None
+        self.frame: NDArray[Any] | None = None
         self.count = 0
 
-    def __call__(self, frame: np.ndarray, info: ShownFrame) -> None:
+    def __call__(self, frame: NDArray[Any], info: ShownFrame) -> None:
         with self._lock:
             self.frame, self.count = frame, self.count + 1
 
-    def get(self) -> tuple[np.ndarray | None, int]:
+    def get(self) -> tuple[NDArray[Any] | None, int]:
         with self._lock:
             return self.frame, self.count
 
 
+class RecorderError(RuntimeError):
+    """The recording failed: the writer cannot keep up, or it stopped with an error."""
+
+
 class Recorder:
-    """Writes every shown frame to an .mp4 at the sender's rate (atomically, on its own thread)."""
+    """Writes every shown frame to an .mp4 at the sender's rate, on its own thread.
 
-    def __init__(self, path: Path, fps: float) -> None:
-        from receiver.videoout import write_mp4
+    The file appears whole (every frame handed to the recorder, in order) or not at all, never
+    half-written. The render thread never waits for the writer: a frame that finds the queue full
+    (`max_queue_s` of frames) means the writer cannot keep up, and the recording fails rather than
+    losing frames silently. A failure (that, or an encoder error) is logged once, kept in `error`
+    and reported to `on_failure` (from whichever thread saw it): the call is expected to end.
+    `close` finalises the file within its time limit or abandons it (the temp file is removed).
+    """
 
+    def __init__(self, path: Path, fps: float, max_queue_s: float = 4.0,
+                 on_failure: Callable[[BaseException], None] | None = None) -> None:
         self.path = path
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=256)
-        self.frames = 0
+        self.fps = fps
+        self.on_failure = on_failure
+        self._queue: queue.Queue[NDArray[Any] | None] = queue.Queue(maxsize=max(8, round(fps * max_queue_s)))
+        self._lock = threading.Lock()  # error, abandoning vs. committing the file
+        self._closing = False
+        self._abandoned = False
+        self.frames = 0  # frames in the written file
+        self.written = False  # the file is there, whole
         self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self.frames = write_mp4(path, iter(self._queue.get, None), fps)
-            except BaseException as exc:  # no frame at all, or an encoder error
-                self.error = exc
-
-        self._thread = threading.Thread(target=run, name="call-record", daemon=True)
+        self._target: AtomicFile | None = None
+        self._thread = threading.Thread(target=self._run, name="call-record", daemon=True)
         self._thread.start()
 
-    def __call__(self, frame: np.ndarray, info: ShownFrame) -> None:
+    def __call__(self, frame: NDArray[Any], info: ShownFrame) -> None:
+        if self._closing or self.error is not None:
+            return
         try:
-            self._queue.put(frame, timeout=1.0)
+            self._queue.put_nowait(frame)
         except queue.Full:
-            log.warning("recorder is behind: frame dropped")
+            self._fail(RecorderError(f"the recorder cannot keep up: {self._queue.maxsize} frames are waiting"))
 
-    def close(self, timeout_s: float = 30.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout_s)
+    def close(self, timeout_s: float = 3.0) -> bool:
+        """End the recording: True if the file was written whole within `timeout_s`; otherwise it
+        is abandoned (no file) and False is returned. Never blocks longer than `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        self._closing = True
+        try:
+            self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Full:  # the writer is stuck or far behind
+            pass
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            if not self.written:
+                self._abandoned = True
+        if self._thread.is_alive():
+            log.error("recording abandoned: the writer did not finish within %.1f s (%s not written)", timeout_s, self.path)
+            self._drain()
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)  # a writer waiting for a frame ends
+            target = self._target
+            if target is not None:  # the process may end before the writer: leave no temp file
+                with contextlib.suppress(OSError):
+                    target.discard()
+        return self.written
+
+    # -- writer thread --------------------------------------------------------------------------
+    def _frames(self) -> Iterator[NDArray[Any]]:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._abandoned:
+                raise RecorderError("recording abandoned")
+            yield frame
+
+    def _run(self) -> None:
+        target: AtomicFile | None = None
+        try:
+            target = self._target = AtomicFile(self.path, suffix=".mp4")
+            count = encode_mp4(target.tmp, self._frames(), self.fps)
+            if count == 0:  # the caller decides whether that is a failure (close() returns False)
+                self.error = RecorderError("no frame was shown: nothing recorded")
+                log.info("%s not written: no frame was shown", self.path)
+                return
+            with self._lock:
+                if self._abandoned:
+                    return
+                target.commit()
+                self.frames, self.written = count, True
+            log.info("recorded %d frames to %s", count, self.path)
+        except BaseException as exc:  # an encoder error, a full disk
+            self._fail(exc)
+            self._drain()
+        finally:
+            if target is not None:
+                target.discard()
+
+    def _drain(self) -> None:
+        """Empty the queue (frames no one will write), so no producer or closer waits on it."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.error is not None or self._abandoned:
+                return
+            self.error = exc
+        log.error("recording failed: %s", exc)
+        if self.on_failure is not None:
+            self.on_failure(exc)
 
 
 async def show_window(latest: LatestFrame, title: str, stop: asyncio.Event, fps: float = 30.0) -> None:
     """An OpenCV window showing the newest frame until `stop` (or the window's Esc/q key)."""
-    import cv2
-
     seen = -1
     while not stop.is_set():
         frame, count = latest.get()
@@ -80,11 +167,8 @@ async def show_window(latest: LatestFrame, title: str, stop: asyncio.Event, fps:
     cv2.destroyWindow(title)
 
 
-def rendered_track(latest: LatestFrame, fps: float) -> object:
+def rendered_track(latest: LatestFrame, fps: float) -> VideoStreamTrack:
     """An aiortc video track playing the newest rendered frame at `fps` (black before the first)."""
-    import av
-    from aiortc import VideoStreamTrack
-
     class RenderedTrack(VideoStreamTrack):
         kind = "video"
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from sender.tracker import FaceTracker, TrackerConfig
-from sender.video import VideoError, VideoFile
+from sender.video import VideoError, VideoFile, default_video
 
 
 def bench(path: Path, frames: int, fps: float | None, config: TrackerConfig) -> dict[str, float]:
@@ -44,7 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-faces", type=int, default=TrackerConfig.max_faces)
     args = parser.parse_args(argv)
     if not args.videos:
-        from sender.video import default_video
 
         args.videos = [default_video()]
     config = TrackerConfig(max_faces=args.max_faces)

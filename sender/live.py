@@ -3,7 +3,7 @@
     sender = SenderSide(SenderConfig(fps=15))
     out = sender.process(tracked, capture_unix_ms, now_s, congested=channel.bufferedAmount > 0)
     out.driving       # bytes for the driving channel, or None (bundling, or a stale frame dropped)
-    out.control       # view messages (JSON text, then binary chunks) for the control channel
+    out.control       # binary view messages (a view start, then chunks) for the control channel
 
 Views. `sender.views.ViewSelector` chooses them (the one policy, used offline too). The furthest
 candidate is sent as soon as the byte budget allows. The budget is a token bucket of `view_kbps`
@@ -30,13 +30,11 @@ dropping them, which only adds latency: aiortc issue 547).
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-
-import numpy as np
+from typing import Literal
 
 from codec.callstats import CallStats
 from codec.fields import DrivingRecord, FieldSet
@@ -46,11 +44,8 @@ from codec.messages import (
     MAX_VIEWS,
     FieldSpec,
     Hello,
-    ViewStart,
-    chunk_count,
     encode_control,
     pack_driving,
-    view_chunks,
     view_messages,
 )
 from codec.stream import EncodedFrame, StreamEncoder
@@ -59,19 +54,13 @@ from sender.views import ViewCandidate, ViewPolicy, ViewSelector
 
 log = logging.getLogger(__name__)
 
-# version 1: a view's landmarks go as JSON numbers with this many decimals (version 2: int16 in
-# units of 1e-4, the same step): 1e-4 of the [-1, 1] crop coordinates is 20x finer than the
-# driving stream's quantization
-SUP_DECIMALS = 4
-
 
 @dataclass(frozen=True)
 class SenderConfig:
     fps: float = 15.0
-    mode: str = "predictive"
+    mode: Literal["paper", "predictive"] = "predictive"
     intra_period_s: float = 1.0
     frames_per_message: int = 2  # 7.5 messages/s at 15 FPS: docs/call.md
-    compact: bool = True  # protocol version 2: compact bundles, binary view starts (False: version 1)
     max_views: int = MAX_VIEWS
     view_format: str = "avif"  # at quality 35: about 1.9 KB and 36 dB a view (WebP 80: 4.5 KB, 39 dB); docs/call.md
     view_quality: int = 35
@@ -104,7 +93,7 @@ class SenderConfig:
 @dataclass
 class Outgoing:
     driving: bytes | None = None
-    control: list[str | bytes] = field(default_factory=list)
+    control: list[bytes] = field(default_factory=list)
     encoded: list[EncodedFrame] = field(default_factory=list)
     view: ViewCandidate | None = None  # with defer_views: a view for the caller to encode off the event loop
 
@@ -116,21 +105,21 @@ class ViewPacer:
         self.rate = kbps * 1000.0 / 8.0
         self.burst = float(burst_bytes)
         self.tokens = float(burst_bytes)
-        self.queue: deque[str | bytes] = deque()
+        self.queue: deque[bytes] = deque()
         self._t: float | None = None
 
     @property
     def busy(self) -> bool:
         return bool(self.queue)
 
-    def push(self, messages: list[str | bytes]) -> None:
+    def push(self, messages: list[bytes]) -> None:
         self.queue.extend(messages)
 
-    def take(self, now: float) -> list[str | bytes]:
+    def take(self, now: float) -> list[bytes]:
         if self._t is not None:
             self.tokens = min(self.burst, self.tokens + (now - self._t) * self.rate)
         self._t = now
-        out: list[str | bytes] = []
+        out: list[bytes] = []
         while self.queue and self.tokens >= len(self.queue[0]):
             message = self.queue.popleft()
             self.tokens -= len(message)
@@ -166,8 +155,7 @@ class SenderSide:
 
     def hello(self, epoch_ms: float) -> str:
         self.epoch_ms = epoch_ms
-        return encode_control(Hello(version=2 if self.config.compact else 1, fps=self.config.fps,
-                                    fields=FieldSpec.of(self.fields), mode=self.config.mode,
+        return encode_control(Hello(fps=self.config.fps, fields=FieldSpec.of(self.fields), mode=self.config.mode,
                                     frames_per_message=self.config.frames_per_message, epoch_ms=epoch_ms))
 
     def on_remote_hello(self, fps: float, frames_per_message: int) -> None:
@@ -213,7 +201,7 @@ class SenderSide:
             else:
                 self._queue_view(self.views.take())
         out.control = self.pacer.take(now_s)
-        self.stats.add(view_bytes_sent=sum(len(m) if isinstance(m, bytes) else len(m.encode()) for m in out.control))
+        self.stats.add(view_bytes_sent=sum(map(len, out.control)))
         if congested and not self._bundle:
             self.stats.add(frames_stale_dropped=1)
             return out
@@ -239,7 +227,7 @@ class SenderSide:
         when the source ends or the call hangs up, so the last frame is not lost."""
         if not self._bundle:
             return None
-        message = pack_driving([e.packet for e in self._bundle], compact=self.config.compact)
+        message = pack_driving([e.packet for e in self._bundle])
         self._bundle = []
         return message
 
@@ -262,13 +250,7 @@ class SenderSide:
             log.warning("source view of %d bytes is over the limit: not sent", len(data))
             return
         index = len(self.views.sent) - 1
-        if self.config.compact:  # version 2: a binary view start carries the header and chunk 0
-            self.pacer.push(view_messages(index, self.config.view_format, data, view.yaw, view.pitch, view.sup))
-        else:
-            meta = ViewStart(index=index, format=self.config.view_format, size=len(data),  # type: ignore[arg-type]
-                             chunks=chunk_count(len(data)), yaw=round(view.yaw, 4), pitch=round(view.pitch, 4),
-                             sup=[[round(float(x), SUP_DECIMALS), round(float(y), SUP_DECIMALS)] for x, y in view.sup])
-            self.pacer.push([encode_control(meta), *view_chunks(index, data)])
+        self.pacer.push(view_messages(index, self.config.view_format, data, view.yaw, view.pitch, view.sup))
         self.stats.add(views_sent=1)
         log.info("source view %d queued: %d bytes %s, yaw %.2f pitch %.2f", index, len(data),
                  self.config.view_format, view.yaw, view.pitch)
@@ -280,7 +262,7 @@ WEBP_FALLBACK_QUALITY = 50  # about the view PSNR of AVIF at 35 (36.5 dB), 2.9 K
 def avif_available() -> bool:
     """Whether this Pillow can write and read AVIF (its wheels have libavif)."""
     try:
-        from PIL import features
+        from PIL import features  # noqa: PLC0415 (inside the guard: a Pillow without it has no AVIF)
 
         return bool(features.check("avif"))
     except Exception:

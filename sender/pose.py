@@ -15,10 +15,12 @@ pitch zero at the average pose of talking heads looking into the camera (see `se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
+from sender.face_template import TEMPLATE
 from sender.landmarks import RIGID_INDICES
 
 
@@ -35,22 +37,22 @@ class Similarity:
     """`points ≈ scale · rotation @ template + translation`; rotation `[3, 3]`, translation `[3]`."""
 
     scale: float
-    rotation: np.ndarray
-    translation: np.ndarray
+    rotation: NDArray[Any]
+    translation: NDArray[Any]
 
-    def apply(self, points: np.ndarray) -> np.ndarray:
+    def apply(self, points: NDArray[Any]) -> NDArray[Any]:
         """Maps template-frame points `[N, 3]` into the observed frame."""
-        return self.scale * points @ self.rotation.T + self.translation
+        out: NDArray[Any] = self.scale * points @ self.rotation.T + self.translation
+        return out
 
 
-def template_points() -> np.ndarray:
+def template_points() -> NDArray[Any]:
     """The frontal template `[468, 3]` float64 (face height, landmark 10 to 152, is 1)."""
-    from sender.face_template import TEMPLATE  # generated data; imported on first use
 
     return np.asarray(TEMPLATE, dtype=np.float64)
 
 
-def fit_similarity(source: np.ndarray, target: np.ndarray) -> Similarity:
+def fit_similarity(source: NDArray[Any], target: NDArray[Any]) -> Similarity:
     """Least-squares similarity taking `source [N, 3]` onto `target [N, 3]` (Umeyama 1991)."""
     mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
     src, tgt = source - mu_s, target - mu_t
@@ -63,12 +65,13 @@ def fit_similarity(source: np.ndarray, target: np.ndarray) -> Similarity:
     return Similarity(scale, rotation, mu_t - scale * rotation @ mu_s)
 
 
-def rotation_matrix(pose: Pose) -> np.ndarray:
+def rotation_matrix(pose: Pose) -> NDArray[Any]:
     """`[3, 3]` rotation of a head with this pose (template frame -> camera frame)."""
-    return _rz(pose.roll) @ _ry(-pose.yaw) @ _rx(-pose.pitch)
+    out: NDArray[Any] = _rz(pose.roll) @ _ry(-pose.yaw) @ _rx(-pose.pitch)
+    return out
 
 
-def pose_from_rotation(rotation: np.ndarray) -> Pose:
+def pose_from_rotation(rotation: NDArray[Any]) -> Pose:
     """Inverse of `rotation_matrix` (for |yaw| < 90°)."""
     r = rotation
     theta = -float(np.arcsin(np.clip(r[2, 0], -1.0, 1.0)))
@@ -85,24 +88,24 @@ class PoseFitter:
         self.template = template_points()
         self._rigid = self.template[self.indices]
 
-    def fit(self, points: np.ndarray) -> Similarity:
+    def fit(self, points: NDArray[Any]) -> Similarity:
         """`points [>=468, 3]` FaceMesh landmarks in the pixel camera frame."""
         return fit_similarity(self._rigid, np.asarray(points, dtype=np.float64)[self.indices])
 
-    def pose(self, points: np.ndarray) -> Pose:
+    def pose(self, points: NDArray[Any]) -> Pose:
         return pose_from_rotation(self.fit(points).rotation)
 
 
-def _rx(a: float) -> np.ndarray:
+def _rx(a: float) -> NDArray[Any]:
     c, s = np.cos(a), np.sin(a)
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
-def _ry(a: float) -> np.ndarray:
+def _ry(a: float) -> NDArray[Any]:
     c, s = np.cos(a), np.sin(a)
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def _rz(a: float) -> np.ndarray:
+def _rz(a: float) -> NDArray[Any]:
     c, s = np.cos(a), np.sin(a)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from codec.fields import DrivingRecord
 
@@ -46,15 +47,15 @@ class OneEuroParams:
 class SmoothingConfig:
     """Per field: `OneEuroParams`, or None to pass the field through untouched."""
 
-    unsup: Optional[OneEuroParams] = None
-    expr: Optional[OneEuroParams] = None
+    unsup: OneEuroParams | None = None
+    expr: OneEuroParams | None = None
 
     @classmethod
-    def default(cls) -> "SmoothingConfig":
+    def default(cls) -> SmoothingConfig:
         return cls(unsup=DEFAULT_UNSUP, expr=DEFAULT_EXPR)
 
     @classmethod
-    def off(cls) -> "SmoothingConfig":
+    def off(cls) -> SmoothingConfig:
         return cls()
 
     @property
@@ -68,7 +69,7 @@ DEFAULT_UNSUP = OneEuroParams(min_cutoff=1.0, beta=0.5)
 DEFAULT_EXPR = OneEuroParams(min_cutoff=1.0, beta=0.5)
 
 
-def _alpha(cutoff: np.ndarray | float, fps: float) -> np.ndarray | float:
+def _alpha(cutoff: NDArray[Any] | float, fps: float) -> NDArray[Any] | float:
     return 1.0 / (1.0 + fps / (2.0 * math.pi * cutoff))
 
 
@@ -83,10 +84,10 @@ class OneEuroFilter:
         self.reset()
 
     def reset(self) -> None:
-        self._y: Optional[np.ndarray] = None
-        self._dy: Optional[np.ndarray] = None
+        self._y: NDArray[Any] | None = None
+        self._dy: NDArray[Any] | None = None
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: NDArray[Any]) -> NDArray[Any]:
         x = np.asarray(x, np.float64)
         if self._y is None or self._y.shape != x.shape:
             self._y, self._dy = x.copy(), np.zeros_like(x)

@@ -9,17 +9,25 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-import numpy as np
+from aiortc.mediastreams import MediaStreamError
+from numpy.typing import NDArray
 
+from sender.tracker import FaceTracker, NoFaceError
 from sender.video import open_video
 
 log = logging.getLogger(__name__)
 
 
+PROBE_S = 5.0  # a video file must show a face within its first seconds to be a call's camera
+
+
 class FrameSource(Protocol):
-    def frames(self, executor: Executor) -> AsyncIterator[np.ndarray]: ...
+    def frames(self, executor: Executor) -> AsyncIterator[NDArray[Any]]: ...
+
+    def probe(self, tracker: FaceTracker) -> None:
+        """Check the source before the call starts (blocking; raises `ValueError`, one line)."""
 
 
 class VideoSource:
@@ -30,7 +38,27 @@ class VideoSource:
         self.fps = fps
         self.loop = loop and not isinstance(source, int)
 
-    def _iterate(self) -> Iterator[np.ndarray]:
+    @property
+    def is_camera(self) -> bool:
+        return isinstance(self.source, int) or (isinstance(self.source, str) and self.source.isdigit())
+
+    def probe(self, tracker: FaceTracker, seconds: float = PROBE_S) -> None:
+        """A file must open, decode and show a face within its first `seconds`, as `frontal encode`
+        and `codec-loopback` require: raises `VideoError` or `NoFaceError` (one line) otherwise.
+        A camera is not checked (the face may come later). Resets `tracker` afterwards."""
+        if self.is_camera:
+            return
+        found = False
+        with open_video(self.source, fps=self.fps, max_frames=max(1, round(seconds * self.fps))) as video:
+            for frame in video:  # VideoError if there is no decodable frame
+                if tracker.track(frame).face_found:
+                    found = True
+                    break
+        tracker.reset()
+        if not found:
+            raise NoFaceError(f"{self.source}: no face found in its first {seconds:g} s")
+
+    def _iterate(self) -> Iterator[NDArray[Any]]:
         while True:
             count = 0
             with open_video(self.source, fps=self.fps) as video:
@@ -40,7 +68,7 @@ class VideoSource:
             if not self.loop or count == 0:
                 return
 
-    async def frames(self, executor: Executor) -> AsyncIterator[np.ndarray]:
+    async def frames(self, executor: Executor) -> AsyncIterator[NDArray[Any]]:
         loop = asyncio.get_running_loop()
         it = self._iterate()
         period = 1.0 / self.fps
@@ -65,8 +93,10 @@ class TrackSource:
         self.track = track
         self.fps = fps
 
-    async def frames(self, executor: Executor) -> AsyncIterator[np.ndarray]:
-        from aiortc.mediastreams import MediaStreamError
+    def probe(self, tracker: FaceTracker) -> None:
+        """Nothing to check before the call: the track is live (a camera)."""
+
+    async def frames(self, executor: Executor) -> AsyncIterator[NDArray[Any]]:
 
         period = 1.0 / self.fps
         due = 0.0

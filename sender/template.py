@@ -18,20 +18,23 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sender.landmarks import NUM_MESH_POINTS, RIGID_INDICES
 from sender.pose import fit_similarity
+from sender.video import open_video
 
 log = logging.getLogger(__name__)
 
 TOP, CHIN = 10, 152  # forehead top and chin: the face height that is 1 in the template
 
 
-def generalised_procrustes(frames: np.ndarray, iterations: int = 5) -> np.ndarray:
+def generalised_procrustes(frames: NDArray[Any], iterations: int = 5) -> NDArray[Any]:
     """Mean shape `[P, 3]` of `frames [N, P, 3]`, aligned on the rigid landmarks."""
     rigid = np.asarray(RIGID_INDICES)
     mean = frames[0].astype(np.float64)
@@ -39,10 +42,11 @@ def generalised_procrustes(frames: np.ndarray, iterations: int = 5) -> np.ndarra
         aligned = [fit_similarity(f[rigid], mean[rigid]).apply(f) for f in frames]
         mean = np.mean(aligned, axis=0)
         mean = _normalise(mean)
-    return mean
+    out: NDArray[Any] = mean
+    return out
 
 
-def average_orientation(shape: np.ndarray, frames: np.ndarray) -> np.ndarray:
+def average_orientation(shape: NDArray[Any], frames: NDArray[Any]) -> NDArray[Any]:
     """Rotates `shape` to the frames' mean orientation (chordal mean of the fitted rotations)."""
     rigid = np.asarray(RIGID_INDICES)
     total = sum(fit_similarity(shape[rigid], f[rigid]).rotation for f in frames)
@@ -51,7 +55,7 @@ def average_orientation(shape: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return _normalise(shape @ mean_rotation.T)
 
 
-def mirror_pairs(shape: np.ndarray, iterations: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def mirror_pairs(shape: NDArray[Any], iterations: int = 6) -> tuple[NDArray[Any], NDArray[Any]]:
     """(permutation, upright shape): `mirror(upright)[perm] == upright` up to noise.
 
     `perm[i]` is the mesh point mirroring point i (itself on the midline). The upright shape has
@@ -70,7 +74,7 @@ def mirror_pairs(shape: np.ndarray, iterations: int = 6) -> tuple[np.ndarray, np
     return perm, current
 
 
-def symmetric_template(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def symmetric_template(frames: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """(template `[468, 3]`, mirror permutation `[468]`) from tracked frames `[N, >=468, 3]`."""
     frames = np.asarray(frames, dtype=np.float64)[:, :NUM_MESH_POINTS]
     shape = average_orientation(generalised_procrustes(frames), frames)
@@ -79,7 +83,7 @@ def symmetric_template(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _normalise(symmetric), perm
 
 
-def _half_rotation(rotation: np.ndarray) -> np.ndarray:
+def _half_rotation(rotation: NDArray[Any]) -> NDArray[Any]:
     """The rotation about the same axis by half the angle, inverted (to undo half the turn)."""
     angle = np.arccos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0))
     if angle < 1e-12:
@@ -88,21 +92,22 @@ def _half_rotation(rotation: np.ndarray) -> np.ndarray:
                      rotation[1, 0] - rotation[0, 1]]) / (2.0 * np.sin(angle))
     k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
     a = -angle / 2.0
-    return np.eye(3) + np.sin(a) * k + (1.0 - np.cos(a)) * (k @ k)
+    out: NDArray[Any] = np.eye(3) + np.sin(a) * k + (1.0 - np.cos(a)) * (k @ k)
+    return out
 
 
-def _normalise(shape: np.ndarray) -> np.ndarray:
+def _normalise(shape: NDArray[Any]) -> NDArray[Any]:
     centred = shape - shape.mean(axis=0)
-    return centred / np.linalg.norm(centred[TOP] - centred[CHIN])
+    out: NDArray[Any] = centred / np.linalg.norm(centred[TOP] - centred[CHIN])
+    return out
 
 
-def track_raw(paths: Sequence[Path], frames_per_clip: int, fps: float) -> np.ndarray:
+def track_raw(paths: Sequence[Path], frames_per_clip: int, fps: float) -> NDArray[Any]:
     """FaceMesh landmarks in pixels `[N, 478, 3]` of the frames of `paths` that show one face."""
-    import mediapipe as mp
+    import mediapipe as mp  # noqa: PLC0415 (mediapipe costs ~1 s at start-up; loaded only to build the template)
 
-    from sender.video import open_video
 
-    found: list[np.ndarray] = []
+    found: list[NDArray[Any]] = []
     for path in paths:
         with mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False, refine_landmarks=True, max_num_faces=1
@@ -119,7 +124,7 @@ def track_raw(paths: Sequence[Path], frames_per_clip: int, fps: float) -> np.nda
     return np.stack(found)
 
 
-def write_module(path: Path, template: np.ndarray, perm: np.ndarray, sources: Sequence[str]) -> None:
+def write_module(path: Path, template: NDArray[Any], perm: NDArray[Any], sources: Sequence[str]) -> None:
     rows = ",\n".join(f"    ({x:.5f}, {y:.5f}, {z:.5f})" for x, y, z in np.round(template, 5) + 0.0)
     mirror = ", ".join(str(int(i)) for i in perm)
     text = (

@@ -20,13 +20,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from sender.landmarks import NUM_MESH_LANDMARKS, SUP33_INDICES
 from sender.pose import Pose, PoseFitter, Similarity, pose_from_rotation
@@ -96,9 +98,9 @@ class TrackedFrame:
     """
 
     index: int
-    image: np.ndarray
-    landmarks: np.ndarray
-    sup: np.ndarray
+    image: NDArray[Any]
+    landmarks: NDArray[Any]
+    sup: NDArray[Any]
     pose: Pose
     face_found: bool
     box: Box
@@ -145,7 +147,7 @@ class _State:
 
     stable: StableBox
     index: int = 0
-    landmarks_px: np.ndarray | None = None  # [478, 3] last found, source pixels
+    landmarks_px: NDArray[Any] | None = None  # [478, 3] last found, source pixels
     pose: Pose = Pose(0.0, 0.0, 0.0)
     face_box: Box | None = None  # last found face's raw box, for picking among several faces
     faces_found: int = 0
@@ -155,7 +157,7 @@ class FaceTracker:
     """Tracks one face through a video; holds the FaceMesh graph (close it, or use `with`)."""
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
-        import mediapipe as mp  # heavy: loaded only when a tracker is made
+        import mediapipe as mp  # noqa: PLC0415 (mediapipe costs ~1 s at start-up; loaded only when a tracker is made)
 
         self.config = config or TrackerConfig()
         self._mesh = mp.solutions.face_mesh.FaceMesh(
@@ -183,7 +185,7 @@ class FaceTracker:
         self._mesh.reset()
         self._state = _State(stable=StableBox(self.config))
 
-    def track(self, frame: np.ndarray) -> TrackedFrame:
+    def track(self, frame: NDArray[Any]) -> TrackedFrame:
         """Tracks an RGB uint8 `[H, W, 3]` frame (the next of a video)."""
         start = time.perf_counter()
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -221,7 +223,7 @@ class FaceTracker:
         state.index += 1
         return tracked
 
-    def _detect(self, frame: np.ndarray) -> list[np.ndarray]:
+    def _detect(self, frame: NDArray[Any]) -> list[NDArray[Any]]:
         """FaceMesh on the frame (downscaled if large): each face's `[478, 3]` source pixels."""
         height, width = frame.shape[:2]
         small = frame
@@ -235,7 +237,7 @@ class FaceTracker:
         scale = np.array([width, height, width], dtype=np.float64)
         return [_landmark_array(face) * scale for face in result.multi_face_landmarks]
 
-    def _choose(self, faces: list[np.ndarray]) -> np.ndarray:
+    def _choose(self, faces: list[NDArray[Any]]) -> NDArray[Any]:
         """The face nearest the one tracked so far (centre and size), else the largest."""
         if len(faces) == 1:
             return faces[0]
@@ -267,19 +269,19 @@ class FaceTracker:
         self.close()
 
 
-def _landmark_array(face: object) -> np.ndarray:
+def _landmark_array(face: object) -> NDArray[Any]:
     marks = face.landmark  # type: ignore[attr-defined]
     return np.array([(p.x, p.y, p.z) for p in marks], dtype=np.float64)
 
 
-def _face_box(points: np.ndarray) -> Box:
+def _face_box(points: NDArray[Any]) -> Box:
     """The square around the landmarks' x, y bounding box (for telling faces apart)."""
     lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
     centre = 0.5 * (lo + hi)
     return Box.around(float(centre[0]), float(centre[1]), float(max(hi - lo)) or 1.0)
 
 
-def to_crop_coords(points_px: np.ndarray, box: Box) -> np.ndarray:
+def to_crop_coords(points_px: NDArray[Any], box: Box) -> NDArray[Any]:
     """Source-pixel landmarks `[N, 3]` -> normalised crop coordinates `[N, 3]` float32."""
     out = np.empty(points_px.shape, dtype=np.float32)
     out[:, 0] = 2.0 * (points_px[:, 0] - box.x0) / box.size - 1.0
@@ -288,7 +290,7 @@ def to_crop_coords(points_px: np.ndarray, box: Box) -> np.ndarray:
     return out
 
 
-def crop_square(frame: np.ndarray, box: Box, size: int, border: str = "replicate") -> np.ndarray:
+def crop_square(frame: NDArray[Any], box: Box, size: int, border: str = "replicate") -> NDArray[Any]:
     """Resamples the square `box` of `frame` to `[size, size, 3]`: halved by 2x2 area averaging
     while it shrinks by 2x or more, then bilinear. Continuous coordinates map exactly:
     p -> (p - x0) * size / side.
@@ -302,7 +304,7 @@ def crop_square(frame: np.ndarray, box: Box, size: int, border: str = "replicate
     return cv2.warpAffine(src, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=mode)
 
 
-def _halve_region(frame: np.ndarray, box: Box, halvings: int) -> tuple[np.ndarray, float, float, float]:
+def _halve_region(frame: NDArray[Any], box: Box, halvings: int) -> tuple[NDArray[Any], float, float, float]:
     """The part of the frame under the box (plus a margin), area-halved `halvings` times, and the
     box in its coordinates. (Repeated 2x2 averaging: several times faster than one INTER_AREA.)"""
     factor = 2**halvings

@@ -16,15 +16,17 @@ import importlib.metadata
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator, Protocol
+from typing import Any, Protocol
 
 import av
 import av.error
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class VideoSource(Protocol):
     @property
     def info(self) -> VideoInfo: ...
 
-    def __iter__(self) -> Iterator[np.ndarray]: ...
+    def __iter__(self) -> Iterator[NDArray[Any]]: ...
 
     def close(self) -> None: ...
 
@@ -151,7 +153,7 @@ class VideoFile:
             raise VideoError(f"{self.path}: video stream has no frame size")
         return VideoInfo(self.path.name, width, height, fps, source_fps, count)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[NDArray[Any]]:
         sampler = FrameRateSampler(self._target_fps, self._info.source_fps)
         yielded = 0
         for index, frame in enumerate(self._decode()):
@@ -206,8 +208,8 @@ def _reason(exc: av.error.FFmpegError) -> str:
     return str(getattr(exc, "strerror", None) or exc).splitlines()[0]
 
 
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    image: np.ndarray = frame.to_ndarray(format="rgb24")
+def _to_rgb(frame: av.VideoFrame) -> NDArray[Any]:
+    image: NDArray[Any] = frame.to_ndarray(format="rgb24")
     rotation = int(round((frame.rotation or 0) / 90.0)) % 4  # counter-clockwise display rotation
     return np.ascontiguousarray(np.rot90(image, k=rotation)) if rotation else image
 
@@ -228,7 +230,7 @@ class Camera:
         if not ok or first is None:
             self._capture.release()
             raise VideoError(f"camera {device}: opened but gives no frames")
-        self._first: np.ndarray | None = first
+        self._first: NDArray[Any] | None = first
         source_fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or _DEFAULT_CAMERA_FPS
         height, width = first.shape[:2]
         fps = output_fps(fps, source_fps)
@@ -238,7 +240,7 @@ class Camera:
     def info(self) -> VideoInfo:
         return self._info
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[NDArray[Any]]:
         sampler = FrameRateSampler(self._target_fps, self._info.source_fps)
         start = time.monotonic()
         yielded = 0
@@ -254,7 +256,7 @@ class Camera:
                 if self._max_frames is not None and yielded >= self._max_frames:
                     return
 
-    def _read(self) -> np.ndarray | None:
+    def _read(self) -> NDArray[Any] | None:
         if self._first is not None:
             frame, self._first = self._first, None
             return frame

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from codec.messages import MAX_VIEWS
 from sender.tracker import TrackedFrame
@@ -33,8 +35,8 @@ class ViewPolicy:
 
 @dataclass(frozen=True)
 class ViewCandidate:
-    image: np.ndarray
-    sup: np.ndarray
+    image: NDArray[Any]
+    sup: NDArray[Any]
     yaw: float
     pitch: float
     openness: float
@@ -43,7 +45,7 @@ class ViewCandidate:
 _EYES = ((33, 133, 159, 145), (362, 263, 386, 374))
 
 
-def eye_openness(landmarks: np.ndarray) -> float:
+def eye_openness(landmarks: NDArray[Any]) -> float:
     """Mean eye aspect ratio (lid gap / eye width) from FaceMesh landmarks [478, 2+]."""
     ratios = []
     for a, b, up, lo in _EYES:
@@ -53,7 +55,7 @@ def eye_openness(landmarks: np.ndarray) -> float:
     return float(np.mean(ratios))
 
 
-def select_views(yaw: np.ndarray, openness: np.ndarray, valid: np.ndarray, n: int = 3, method: str = "extremes") -> list[int]:
+def select_views(yaw: NDArray[Any], openness: NDArray[Any], valid: NDArray[Any], n: int = 3, method: str = "extremes") -> list[int]:
     """Frame indices of up to `n` source views, the frontal one first.
 
     yaw [T] radians, openness [T] eye aspect ratios, valid [T] frames with a face.

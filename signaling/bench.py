@@ -19,7 +19,6 @@ import logging
 import multiprocessing
 import random
 import resource
-import secrets
 import socket
 import sys
 import time
@@ -28,11 +27,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pydantic import JsonValue
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
 from websockets.exceptions import WebSocketException
 
 from signaling.cli import OneLineParser, positive_int
-from signaling.client import SignalingClient, SignalingError
+from signaling.client import SignalingClient, SignalingError, create_room
 from signaling.config import ServerConfig
 from signaling.protocol import AppMessage, Error, Message
 from signaling.server import bind_socket, serve, socket_url
@@ -203,11 +202,11 @@ class BenchPeer:
 
 
 def make_peers(url: str, cfg: BenchConfig, stats: BenchStats) -> list[BenchPeer]:
+    """Two peers per room; the rooms are issued by the server (`POST /rooms`, blocking)."""
     peers: list[BenchPeer] = []
-    for index in range(cfg.rooms):
-        token = secrets.token_urlsafe(16)
-        room = f"bench-{index}"
-        peers += [BenchPeer(url, room, token, stats), BenchPeer(url, room, token, stats)]
+    for _ in range(cfg.rooms):
+        invite = create_room(url, proxy=None)  # loopback only
+        peers += [BenchPeer(url, invite.room, invite.token, stats), BenchPeer(url, invite.room, invite.token, stats)]
     return peers
 
 
@@ -281,7 +280,7 @@ def frozen_heap() -> Iterator[None]:
 async def run_bench(url: str, cfg: BenchConfig) -> BenchResult:
     """Run the benchmark against a server at `url` (a ws:// URL on loopback)."""
     stats = BenchStats()
-    peers = make_peers(url, cfg, stats)
+    peers = await asyncio.to_thread(make_peers, url, cfg, stats)
     start, cpu_start = time.perf_counter(), time.process_time()
     join_s, timed_out = 0.0, False
     try:

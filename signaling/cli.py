@@ -1,4 +1,8 @@
-"""`frontal serve`: run the signaling server (and the browser page) under uvicorn."""
+"""`frontal serve`: run the signaling server under uvicorn, and the web app `frontal` hands in.
+
+Signaling ships no page: `frontal serve` (`frontal.serve`) calls `main(argv, web_dir=...)`
+with the `frontal` package's web app; `python -m signaling.cli` serves `/ws` and `/healthz` only.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from signaling.config import ServerConfig
@@ -44,7 +49,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> OneLineParser:
-    parser = OneLineParser(prog="frontal serve", description=__doc__)
+    parser = OneLineParser(prog="frontal serve", description="Run the signaling server and the web app (page at /, WebSocket at /ws, rooms at POST /rooms).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=8080, help="TCP port (8080; 0: any)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
@@ -52,17 +57,22 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, web_dir: Path | None = None) -> int:
+    """Serve until interrupted; with `web_dir`, that web app at `/` too."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if web_dir is not None and not (web_dir / "index.html").is_file():
+        print(f"frontal serve: {web_dir} has no index.html (a broken install?)", file=sys.stderr)
+        return 1
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
         print(f"frontal serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    log.info("signaling server on %s (page at /, WebSocket at /ws)", socket_url(sock))
+    page = "web app at /, " if web_dir is not None else ""
+    log.info("signaling server on %s (%sWebSocket at /ws)", socket_url(sock), page)
     with sock:
-        serve(sock, ServerConfig(max_rooms=args.max_rooms), args.log_level)
+        serve(sock, ServerConfig(max_rooms=args.max_rooms), args.log_level, web_dir)
     return 0
 
 

@@ -1,6 +1,7 @@
 """An asyncio signaling client for Python peers (aiortc), built on the `websockets` package.
 
-async with SignalingClient("ws://127.0.0.1:8080/ws", "room1", token) as client:
+invite = create_room("ws://127.0.0.1:8080/ws")   # POST /rooms: a new room and its token
+async with SignalingClient("ws://127.0.0.1:8080/ws", invite.room, invite.token) as client:
     info = client.info            # JoinInfo: peer_id, token, initiator, ...
     await client.send(Offer(sdp=pc.localDescription.sdp))
     message = await client.receive()
@@ -9,17 +10,23 @@ async with SignalingClient("ws://127.0.0.1:8080/ws", "room1", token) as client:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
+from urllib.parse import urlparse, urlunparse
 
+from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from signaling.protocol import (
     Error,
+    Invite,
     Join,
     Joined,
     Message,
@@ -30,7 +37,8 @@ from signaling.protocol import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JoinInfo", "Message", "SignalingClient", "SignalingClosed", "SignalingError"]
+__all__ = ["Invite", "JoinInfo", "Message", "SignalingClient", "SignalingClosed", "SignalingError",
+           "create_room", "proxy_for", "rooms_url"]
 
 
 class SignalingError(Exception):
@@ -61,12 +69,55 @@ class JoinInfo:
     initiator: bool
 
 
+def proxy_for(url: str) -> Literal[True] | None:
+    """Connect directly to a loopback server (None); honour the proxy settings otherwise (True)."""
+    host = urlparse(url).hostname or ""
+    return None if host in ("127.0.0.1", "localhost", "::1") else True
+
+
+def rooms_url(ws_url: str) -> str:
+    """The `POST /rooms` URL beside a signaling WebSocket URL: ws://h:p/ws -> http://h:p/rooms."""
+    parts = urlparse(ws_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunparse((scheme, parts.netloc, parts.path.rsplit("/", 1)[0] + "/rooms", "", "", ""))
+
+
+def create_room(ws_url: str, *, timeout_s: float = 10.0, proxy: Literal[True] | None = True) -> Invite:
+    """Ask the signaling server of `ws_url` for a new room (blocking): its name and token.
+
+    Raises `SignalingError` if the server refuses (e.g. `server-full`) or answers nonsense, and
+    `OSError` if it cannot be reached. `proxy`: as for `SignalingClient` (no proxy URL here).
+    """
+    url = rooms_url(ws_url)
+    handlers = [urllib.request.ProxyHandler({})] if proxy is None else []
+    request = urllib.request.Request(url, data=b"", method="POST", headers={"Accept": "application/json"})
+    try:
+        with urllib.request.build_opener(*handlers).open(request, timeout=timeout_s) as response:
+            body = response.read(4096)
+    except urllib.error.HTTPError as exc:
+        raise SignalingError(*_http_error(exc)) from None
+    except urllib.error.URLError as exc:
+        raise OSError(f"cannot reach {url}: {exc.reason}") from None
+    try:
+        return Invite.model_validate_json(body)
+    except ValidationError:
+        raise SignalingError("protocol", f"{url} did not answer with a room and a token") from None
+
+
+def _http_error(exc: urllib.error.HTTPError) -> tuple[str, str]:
+    try:
+        body = json.loads(exc.read(4096))
+        return str(body["error"]), str(body.get("message", ""))
+    except (ValueError, KeyError, TypeError):
+        return f"http-{exc.code}", f"{exc.url}: {exc.reason}"
+
+
 class SignalingClient:
     """One peer's connection to the signaling server.
 
-    `token` None asks the server to issue one (first joiner only); after `connect()` the room's
-    token is in `info.token`. `proxy`: True uses the environment's proxy settings, None connects
-    directly, a URL names the proxy.
+    `room` and `token` are an invite (`create_room`, `POST /rooms`): a join never creates a room.
+    `proxy`: True uses the environment's proxy settings, None connects directly, a URL names the
+    proxy.
     """
 
     def __init__(

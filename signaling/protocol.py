@@ -1,7 +1,8 @@
 """The signaling wire protocol: JSON text messages over one WebSocket, validated by pydantic.
 
-Every message is a JSON object with a `type`. A peer's first message is `join`; after `joined`
-it may send `offer`, `answer`, `candidate`, `bye` and `message`, which the server validates and
+A room and its token are issued together over HTTP (`POST /rooms` answers an `Invite`); a peer
+joins an existing room with its token. Every WebSocket message is a JSON object with a `type`. A
+peer's first message is `join`; after `joined` it may send `offer`, `answer`, `candidate`, `bye` and `message`, which the server validates and
 relays to the other peer with `from` set to the sender's peer id. The server itself sends
 `joined`, `peer-joined`, `peer-left` and `error`. `docs/signaling.md` is the full specification;
 `PROTOCOL_VERSION` is bumped on any incompatible change.
@@ -22,7 +23,7 @@ from pydantic import (
     ValidationError,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: rooms are issued by `POST /rooms`; a join never creates one
 
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 TOKEN_PATTERN = r"^[A-Za-z0-9_.~-]{8,128}$"
@@ -75,7 +76,8 @@ class _Message(BaseModel):
 
 
 class Join(_Message):
-    """Join `room`; `token` None asks the server to issue one (first joiner only)."""
+    """Join the existing `room` with its `token` (None, or a wrong token, is refused as `bad-token`,
+    exactly as a room that does not exist is)."""
 
     type: Literal["join"] = "join"
     room: RoomId
@@ -126,6 +128,13 @@ class AppMessage(_Relayed):
 
 
 # --- server -> client ---------------------------------------------------------------------
+
+
+class Invite(_Message):
+    """The answer to `POST /rooms` (HTTP 201): a new room and its token, issued together."""
+
+    room: RoomId
+    token: Token
 
 
 class Joined(_Message):

@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -44,10 +45,10 @@ def socket_url(sock: socket.socket, scheme: str = "http") -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def uvicorn_config(config: ServerConfig, log_level: str = "info") -> uvicorn.Config:
-    """The uvicorn settings for a fresh app built from `config`."""
+def uvicorn_config(config: ServerConfig, log_level: str = "info", web_dir: Path | None = None) -> uvicorn.Config:
+    """The uvicorn settings for a fresh app built from `config` (serving the web app in `web_dir`)."""
     return uvicorn.Config(
-        create_app(config),
+        create_app(config, web_dir),
         log_level=log_level,
         ws_max_size=config.ws_max_frame_bytes,
         ws_ping_interval=config.ping_interval_s,
@@ -58,16 +59,17 @@ def uvicorn_config(config: ServerConfig, log_level: str = "info") -> uvicorn.Con
     )
 
 
-def serve(sock: socket.socket, config: ServerConfig, log_level: str = "info") -> None:
+def serve(sock: socket.socket, config: ServerConfig, log_level: str = "info", web_dir: Path | None = None) -> None:
     """Serve on `sock` until interrupted (blocking; uvicorn handles SIGINT/SIGTERM)."""
-    server = uvicorn.Server(uvicorn_config(config, log_level))
+    server = uvicorn.Server(uvicorn_config(config, log_level, web_dir))
     server.run(sockets=[sock])
 
 
 class ServerThread:
     """A server running in a background thread of this process (tests, embedding).
 
-    Use as a context manager: `with ServerThread(ServerConfig()) as srv: srv.ws_url`.
+    Use as a context manager: `with ServerThread(ServerConfig()) as srv: srv.ws_url`; with
+    `web_dir`, it serves that web app too.
     """
 
     def __init__(
@@ -75,10 +77,11 @@ class ServerThread:
         config: ServerConfig | None = None,
         host: str = "127.0.0.1",
         log_level: str = "warning",
+        web_dir: Path | None = None,
     ) -> None:
         self.config = config if config is not None else ServerConfig()
         self._sock = bind_socket(host, 0)
-        self._server = uvicorn.Server(uvicorn_config(self.config, log_level))
+        self._server = uvicorn.Server(uvicorn_config(self.config, log_level, web_dir))
         self._thread = threading.Thread(target=self._run, name="signaling-server", daemon=True)
 
     @property

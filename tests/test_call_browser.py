@@ -21,10 +21,10 @@ from receiver.sinks import LatestFrame
 from sender.live import SenderConfig
 from sender.sources import VideoSource
 from sender.video import default_video, open_video
+from signaling.client import create_room
 from signaling.server import ServerThread
 
 FPS = 10.0
-TOKEN = "browser-test-token"
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 CHROMEDRIVER = shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
@@ -81,15 +81,16 @@ def test_browser_page_calls_a_desktop_peer(tmp_path: Path) -> None:
     stop = threading.Event()
 
     with ServerThread() as server:
+        room = create_room(server.ws_url, proxy=None)
         args = build_parser().parse_args([
-            "--room", "web1", "--token", TOKEN, "--signaling", server.ws_url, "--browser", "--ui-port", "0",
+            "--room", room.room, "--token", room.token, "--signaling", server.ws_url, "--browser", "--ui-port", "0",
             "--loopback-only", "--renderer", "landmarks", "--duration", "30", "--fps", str(FPS)])
 
         async def both() -> None:
             from frontal.call.browser import browser_call
 
             page = asyncio.create_task(browser_call(args, on_ready=urls.put))
-            cfg = PeerConfig(server.ws_url, "web1", TOKEN, sender=SenderConfig(fps=FPS), loopback_only=True,
+            cfg = PeerConfig(server.ws_url, room.room, room.token, sender=SenderConfig(fps=FPS), loopback_only=True,
                              wait_peer_s=60)
             desktop = CallPeer(cfg, VideoSource(default_video(), FPS), LandmarkFrameRenderer)
             desktop.receiver.sinks.append(desktop_frames)
@@ -106,7 +107,7 @@ def test_browser_page_calls_a_desktop_peer(tmp_path: Path) -> None:
         driver = chrome(tmp_path, y4m)
         try:
             driver.set_page_load_timeout(20)
-            driver.get(f"{url}&autostart=1")
+            driver.get(f"{url}?autostart=1")  # url: http://127.0.0.1:PORT/r/ROOM
             deadline = time.monotonic() + 45
             state = None
             while time.monotonic() < deadline:

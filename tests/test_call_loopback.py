@@ -13,6 +13,7 @@ from receiver.render import LandmarkFrameRenderer
 from sender.live import SenderConfig
 from sender.sources import VideoSource
 from sender.video import default_video
+from signaling.client import create_room
 from signaling.server import ServerThread
 
 FPS = 10.0
@@ -40,11 +41,12 @@ def make_peer(url: str, room: str, token: str | None, send: bool, **kwargs) -> C
 
 async def call(url: str, room: str, a: dict, b: dict, duration: float,
                during=None) -> tuple[CallPeer, CallPeer, CallReport, CallReport]:
-    """A (the sender) joins first; B joins with A's token. Bounded by `duration` + 30 s."""
-    pa = make_peer(url, room, None, True, **a)
+    """A (the sender) joins a new room first (`room`: a label only), then B. Bounded by `duration` + 30 s."""
+    invite = await asyncio.to_thread(create_room, url, proxy=None)
+    pa = make_peer(url, invite.room, invite.token, True, **a)
     ta = asyncio.create_task(pa.run(duration))
     await asyncio.wait_for(pa.joined.wait(), 10)
-    pb = make_peer(url, room, pa.token, False, **b)
+    pb = make_peer(url, invite.room, invite.token, False, **b)
     tb = asyncio.create_task(pb.run(duration + 5))
     if during is not None:
         await during(pa, pb)
@@ -120,17 +122,6 @@ def test_peer_vanishing_mid_call_ends_the_other_cleanly(server) -> None:
     assert rb.reason in ("peer-left", "channel-closed", "silence")
     assert time.monotonic() - t0 < 20
     assert rb.stats["frames_rendered"] > 0
-
-
-def test_version_1_framing_still_works(server) -> None:
-    """A sender with `compact=False` (protocol version 1: codec packets, 0xB1 bundles, JSON landmarks)."""
-    v1 = {"sender": {"frames_per_message": 2, "compact": False}}
-    pa, pb, ra, rb = asyncio.run(call(server.ws_url, "v1", v1, {}, 4.0))
-    sa, sb = ra.stats, rb.stats
-    assert rb.remote_hello is not None and rb.remote_hello.version == 1
-    assert 8 * sa["driving_bytes_sent"] == sa["codec_bits"] + 8 * (2 + 2) * sa["driving_messages_sent"]
-    assert sb["packets_decoded"] == sa["frames_encoded"] and sb["packets_bad"] == 0
-    assert sb["views_received"] >= 1 and sb["control_bad"] == 0
 
 
 def test_bundled_frames_are_played_out_at_the_sender_rate(server) -> None:

@@ -1,6 +1,8 @@
 """The call's messages and the receiver's handling of bad input, without a network."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -10,40 +12,25 @@ from codec.fields import DrivingRecord, FieldSet
 from codec.messages import (
     COMPACT_TYPE,
     MAX_CONTROL_TEXT,
-    VIEW_CHUNK_BYTES,
+    MAX_VIEW_LANDMARKS,
     VIEW_MESSAGE_BYTES,
     CompactContext,
     FieldSpec,
     Hello,
     IntraRequest,
     ViewAssembler,
-    ViewStart,
-    chunk_count,
     encode_control,
-    pack_compact,
     pack_driving,
     parse_control,
-    unpack_compact,
-    unpack_driving,
-    view_chunks,
+    parse_driving,
     view_messages,
 )
 from codec.stream import MissingReference, StreamDecoder, StreamEncoder
+from frontal.call.peer import CallPeer, PeerConfig
 from receiver.live import ReceiverSide
 from receiver.render import LandmarkFrameRenderer
 from sender.live import Outgoing, SenderConfig, SenderSide, ViewPacer
 from sender.views import ViewCandidate
-
-
-def test_bundles_round_trip_and_single_packets_pass_as_is() -> None:
-    a, b = b"\xf1" + bytes(10), b"\xf1" + bytes(20)
-    assert pack_driving([a], compact=False) == a and unpack_driving(a) == [a]
-    bundle = pack_driving([a, b], compact=False)
-    assert len(bundle) == 2 + 2 + len(a) + len(b)
-    assert unpack_driving(bundle) == [a, b]
-    for bad in (b"", b"\xb1", b"\xb1\x02\x05abc", bundle + b"x", b"\xb1\x09"):
-        with pytest.raises(ValueError):
-            unpack_driving(bad)
 
 
 def _stream(n: int, seed: int = 0, mode: str = "predictive", fps: float = 15, seq0: int = 0,
@@ -68,7 +55,7 @@ class _Receiver:
         self.context = CompactContext(mode)
 
     def receive(self, message: bytes) -> list[bytes]:
-        packets = unpack_driving(message, self.context)
+        packets = [wire.pack(p) for p in parse_driving(message, self.context)]
         for p in map(wire.unpack, packets):
             self.context.newest_seq = p.seq
             if p.intra:
@@ -99,7 +86,7 @@ def test_compact_bundles_round_trip_exactly(mode: str) -> None:
 
 def test_compact_bundles_after_losses_and_reordering() -> None:
     packets = _stream(200)  # intra frames at 0, 15, 30, ...
-    messages = [pack_compact(packets[i: i + 2]) for i in range(0, 200, 2)]
+    messages = [pack_driving(packets[i: i + 2]) for i in range(0, 200, 2)]
     rx = _Receiver()
     decoder = StreamDecoder(FieldSet(n_sup=33))
     decoded, rebuilt = {}, {}
@@ -127,17 +114,17 @@ def test_compact_bundle_refuses_what_is_not_a_run_of_frames() -> None:
     for bad in ([], packets[:5], [packets[0], packets[2]], [packets[3], packets[2]], [packets[1], other[1]],
                 [packets[0][:-1] + bytes([packets[0][-1] ^ 1])], [b"\x00garbage"]):
         with pytest.raises(ValueError):
-            pack_compact(bad)
+            pack_driving(bad)
 
 
 def test_compact_bundle_refuses_malformed_messages() -> None:
     packets = _stream(20)
     context = CompactContext("predictive", newest_seq=2, intra_seq=0)
-    good = pack_compact(packets[3:6])
-    assert unpack_driving(good, context) == packets[3:6]
+    good = pack_driving(packets[3:6])
+    assert [wire.pack(p) for p in parse_driving(good, context)] == packets[3:6]
     for k in range(len(good)):  # every truncation is refused or yields other, well-formed frames
         try:
-            frames = unpack_compact(good[:k], context)
+            frames = parse_driving(good[:k], context)
         except ValueError:
             continue
         assert len(frames) == 3 and sum(len(f.payload) for f in frames) < sum(len(wire.unpack(p).payload)
@@ -152,27 +139,25 @@ def test_compact_bundle_refuses_malformed_messages() -> None:
     ]
     for message in bad:
         with pytest.raises(ValueError):
-            unpack_driving(message, context)
+            parse_driving(message, context)
     with pytest.raises(ValueError):
-        unpack_driving(good)  # no context: no hello yet
-    with pytest.raises(ValueError):
-        unpack_driving(good, CompactContext("fancy"))
-    for first in (0x00, 0x82, 0xB3, 0xC2):  # not a compact bundle's type (unpack_driving passes it on as a packet)
-        with pytest.raises(ValueError):
-            unpack_compact(bytes([first]) + good[1:], context)
+        parse_driving(good, CompactContext("fancy"))
+    for first in (0x00, 0x82, 0xB1, 0xC2, 0xF1):  # not a compact bundle's type
+        with pytest.raises(ValueError, match="not a compact bundle"):
+            parse_driving(bytes([first]) + good[1:], context)
     # without a usable intra frame, inter frames get a placeholder dependency the decoder refuses
-    frames = unpack_compact(good, CompactContext("predictive"))
+    frames = parse_driving(good, CompactContext("predictive"))
     assert [f.dependency for f in frames] == [1, 1, 1]
-    frames = unpack_compact(pack_compact(_stream(300, fps=1000)[250:252]), CompactContext("predictive", 249, 0))
+    frames = parse_driving(pack_driving(_stream(300, fps=1000)[250:252]), CompactContext("predictive", 249, 0))
     assert [f.dependency for f in frames] == [250, 251]
-    frames = unpack_compact(pack_compact(_stream(300, fps=1000)[250:252]), CompactContext("predictive", 249, 65000))
+    frames = parse_driving(pack_driving(_stream(300, fps=1000)[250:252]), CompactContext("predictive", 249, 65000))
     assert [f.dependency for f in frames] == [1, 1]  # over 255 back: placeholder
 
 
 def test_random_driving_messages_raise_nothing_but_value_error() -> None:
     rng = np.random.default_rng(5)
     packets = _stream(40)
-    seeds = [pack_compact(packets[i: i + n]) for n in (1, 2, 3, 4) for i in (0, 7, 14)]
+    seeds = [pack_driving(packets[i: i + n]) for n in (1, 2, 3, 4) for i in (0, 7, 14)]
     contexts = [CompactContext("predictive"), CompactContext("paper", 6, 0), CompactContext("predictive", 65535, 65530)]
     accepted = 0
     for trial in range(20000):
@@ -190,14 +175,13 @@ def test_random_driving_messages_raise_nothing_but_value_error() -> None:
         else:
             message = bytes(rng.integers(0, 256, int(rng.integers(1, 40)), dtype=np.uint8))
         try:
-            result = unpack_driving(message, contexts[trial % 3])
+            result = parse_driving(message, contexts[trial % 3])
         except ValueError:
             continue
         accepted += 1
-        assert 1 <= len(result) <= 4
-        if message[0] >> 6 == 1:
-            for p in result:  # whatever parses, parses into valid codec packets
-                wire.unpack(p)
+        assert 1 <= len(result) <= 4 and message[0] >> 6 == 1
+        for p in result:  # whatever parses, parses into valid codec packets
+            wire.unpack(wire.pack(p))
     assert accepted > 0
 
 
@@ -208,13 +192,13 @@ def test_receiver_decodes_compact_bundles_and_counts_bad_ones() -> None:
     rx.on_hello(Hello(fps=15, fields=FieldSpec.of(fields), mode="predictive", epoch_ms=0.0))
     packets = _stream(12)
     for i in range(0, 12, 3):
-        rx.on_driving(pack_compact(packets[i: i + 3]))
+        rx.on_driving(pack_driving(packets[i: i + 3]))
     more = _stream(16)[12:]
     rx.on_driving(b"\x42\x07")                                    # truncated
-    bad = pack_compact(more[:2])
+    bad = pack_driving(more[:2])
     rx.on_driving(bytes([bad[0] | 0x10]) + bad[1:])               # intra flag beyond the count
     assert stats.packets_decoded == 12 and stats.packets_lost == 0 and stats.packets_bad == 2
-    rx.on_driving(pack_compact(more))                               # the call goes on
+    rx.on_driving(pack_driving(more))                               # the call goes on
     assert stats.packets_decoded == 16 and stats.driving_messages_received == 7
 
 
@@ -251,6 +235,10 @@ def test_binary_view_starts_round_trip_and_refuse_what_is_malformed() -> None:
                 asm.add(m)
     with pytest.raises(ValueError):
         view_messages(0, "gif", b"x", 0, 0, None)
+    most = view_messages(0, "webp", bytes(5000), 0, 0, np.zeros((MAX_VIEW_LANDMARKS, 2)))
+    assert len(most[0]) == VIEW_MESSAGE_BYTES and ViewAssembler().add(most[0]) is None  # one image byte
+    with pytest.raises(ValueError, match="landmarks"):
+        view_messages(0, "webp", bytes(5000), 0, 0, np.zeros((MAX_VIEW_LANDMARKS + 1, 2)))
     # random and mutated messages: nothing but ValueError
     for trial in range(5000):
         asm = ViewAssembler()
@@ -266,14 +254,34 @@ def test_binary_view_starts_round_trip_and_refuse_what_is_malformed() -> None:
             pass
 
 
-def test_version_1_view_starts_still_parse() -> None:
-    base = '{"type": "view", "index": 0, "format": "webp", "size": 10, "chunks": 1, "yaw": 0, "pitch": 0, "sup": '
-    meta = parse_control(base + "[[0.5, -0.25]]}")
-    assert np.array_equal(meta.landmarks(), np.array([[0.5, -0.25]], np.float32))
-    assert parse_control(base + "null}").landmarks() is None
-    for bad in ('"text"', '[[1.0]]', '[[1, 2, 3]]'):
-        with pytest.raises(ValueError):
-            parse_control(base + bad + "}")
+def test_version_1_messages_are_refused_and_counted() -> None:
+    """Version 1's messages are foreign: a `hello` of version 1, a JSON `view` start and its 1 024-byte
+    chunks, a bare codec packet or a 0xB1 bundle of them on the driving channel are dropped and
+    counted like any malformed message, and the call goes on."""
+    peer = CallPeer(PeerConfig("ws://127.0.0.1:9/", "room"), None, LandmarkFrameRenderer)
+    stats, rx = peer.stats, peer.receiver
+    hello = {"type": "hello", "version": 1, "fps": 15, "fields": FieldSpec.of(FieldSet(n_sup=33)).model_dump(),
+             "mode": "predictive", "frames_per_message": 2, "epoch_ms": 0.0}
+    peer._receive_control(json.dumps(hello))
+    assert rx.hello is None and stats.control_bad == 1
+    packets = _stream(6)
+    rx.on_driving(pack_driving(packets[:2]))  # no usable hello yet: the stream is unknown
+    assert stats.packets_unusable == 1 and stats.packets_bad == 0
+    peer._receive_control(json.dumps({**hello, "version": 2}))
+    assert rx.hello is not None and rx.hello.version == 2 and stats.control_bad == 1
+    peer._receive_control(json.dumps({"type": "view", "index": 0, "format": "webp", "size": 1100, "chunks": 2,
+                                      "yaw": 0.1, "pitch": 0.0, "sup": [[0.5, -0.25]]}))
+    peer._receive_control(b"\xf5\x00\x00\x00" + bytes(1024))  # its chunks: no view under way
+    peer._receive_control(b"\xf5\x00\x00\x01" + bytes(76))
+    assert stats.control_bad == 4 and stats.views_received == 0
+    rx.on_driving(packets[0])  # a bare codec packet
+    rx.on_driving(bytes([0xB1, 2]) + b"".join(bytes([len(p)]) + p for p in packets[:2]))  # a 0xB1 bundle
+    assert stats.packets_bad == 2 and stats.packets_decoded == 0
+    for i in range(0, 6, 2):
+        rx.on_driving(pack_driving(packets[i: i + 2]))
+    assert stats.packets_decoded == 6 and stats.packets_bad == 2
+    with pytest.raises(ValueError, match="type"):
+        parse_control(json.dumps({"type": "view", "index": 0}))
 
 
 def test_control_messages_are_validated() -> None:
@@ -286,22 +294,6 @@ def test_control_messages_are_validated() -> None:
             parse_control(bad)
 
 
-def test_views_are_chunked_and_reassembled() -> None:
-    data = bytes(range(256)) * 9
-    meta = ViewStart(index=1, format="webp", size=len(data), chunks=chunk_count(len(data)), yaw=0.1, pitch=0.0)
-    chunks = view_chunks(1, data)
-    assert len(chunks) == meta.chunks == -(-len(data) // VIEW_CHUNK_BYTES)
-    asm = ViewAssembler()
-    asm.start(meta)
-    results = [asm.add(c) for c in chunks]
-    assert results[:-1] == [None] * (len(chunks) - 1) and results[-1] == (meta, data)
-    asm.start(meta)
-    with pytest.raises(ValueError):
-        asm.add(chunks[1])  # out of order
-    with pytest.raises(ValueError):
-        asm.add(chunks[0])  # no view under way any more
-
-
 def test_view_pacer_keeps_to_its_budget() -> None:
     pacer = ViewPacer(kbps=8.0, burst_bytes=2000)  # 1000 bytes/s
     pacer.push([bytes(1000)] * 6)
@@ -311,7 +303,7 @@ def test_view_pacer_keeps_to_its_budget() -> None:
     assert len(pacer.take(3.0)) == 2
 
 
-def test_views_go_as_binary_starts_and_version_1_as_json() -> None:
+def test_views_go_as_binary_view_messages() -> None:
     rng = np.random.default_rng(1)
     sup = rng.uniform(-0.6, 0.6, (33, 2)).astype(np.float32)
     image = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
@@ -324,15 +316,7 @@ def test_views_go_as_binary_starts_and_version_1_as_json() -> None:
     meta, data = [asm.add(m) for m in messages][-1]
     assert meta.format == "avif" and len(data) == meta.size
     assert np.abs(meta.landmarks() - sup).max() <= 0.5e-4 + 1e-7
-    v1 = SenderSide(SenderConfig(compact=False), CallStats())
-    v1.views.sent.append((0.1, 0.0))
-    v1._queue_view(ViewCandidate(image, sup, 0.123456789, -0.01, 0.3))
-    text, *chunks = v1.pacer.queue
-    meta1 = parse_control(text)
-    assert isinstance(meta1, ViewStart) and isinstance(meta1.sup, list) and len(text) < 800
-    assert np.abs(meta1.landmarks() - sup).max() <= 0.5e-4 + 1e-7
-    asm.start(meta1)
-    assert [asm.add(c) for c in chunks][-1][0] == meta1
+    assert sender.stats.views_sent == 1
 
 
 def test_deferred_views_are_handed_out_once_and_sent_when_they_come_back_encoded() -> None:
@@ -386,13 +370,13 @@ def test_receiver_drops_foreign_and_malformed_packets_and_keeps_decoding() -> No
     rng = np.random.default_rng(0)
     sup = rng.uniform(-0.4, 0.4, (33, 2)).astype(np.float32)
     good = [enc.encode(DrivingRecord(sup=sup + 0.001 * i), timestamp_ms=66 * i).packet for i in range(8)]
-    rx.on_driving(good[0])
+    rx.on_driving(pack_driving(good[:1]))
     rx.on_driving(b"\x00garbage")                          # foreign
-    rx.on_driving(good[1][:-1] + bytes([good[1][-1] ^ 1]))  # CRC mismatch
-    rx.on_driving(b"\xb1\x07")                              # malformed bundle
+    rx.on_driving(b"")                                      # empty
+    rx.on_driving(b"\x42\x07")                              # truncated bundle
     assert stats.packets_bad == 3 and stats.packets_decoded == 1
     for p in good[3:]:                                      # good[1], good[2] lost
-        rx.on_driving(p)
+        rx.on_driving(pack_driving([p]))
     assert stats.packets_unusable == 5 and stats.intra_requests_sent >= 1 and requests
     assert stats.packets_lost == 2
 

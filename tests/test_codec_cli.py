@@ -49,6 +49,7 @@ def test_loopback_render_writes_side_by_side(tmp_path: Path) -> None:
     assert doc["fields"] == "sup33+unsup10+expr16"  # what the default model declares
     r = doc["clips"][0]["render"]
     assert r["render_ms_per_frame"] > 0 and 0 <= r["ssim"] <= 1
+    assert r["view_choice"] == "live" and r["first_view_frame"] is not None and r["views"]
     with av.open(r["side_by_side"]) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == doc["frames"] and frames[0].shape == (256, 512, 3)

@@ -107,7 +107,7 @@ def test_predictive_beats_paper_on_real_landmarks() -> None:
 def test_hysteresis_reduces_bits_and_bounds_error() -> None:
     fields = FieldSet(n_sup=33)
     recs = make_records(fields, 60)
-    quant = Quantizer(fields)
+    Quantizer(fields)  # a field set the quantizer accepts
     out = {}
     for h in (0.0, 0.75):
         enc = StreamEncoder(fields, fps=15, hysteresis=h)

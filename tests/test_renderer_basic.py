@@ -1,7 +1,7 @@
 """The receiver's Renderer and the sender's DrivingExtractor, with untrained (seeded) models."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest

@@ -16,7 +16,7 @@ def _point(target: float | None, kbps: float, psnr: float, floor: bool = False, 
             "reached_by": "x", "floor": floor, "matched": matched, "quality": {"n_frames": 10, "psnr": psnr, "nme": None}}
 
 
-def _clip(frames: int, scale: float, extra_target: bool) -> dict[str, Any]:
+def _clip(frames: int, scale: float, extra_target: bool, choice: str = "live", first: int | None = 0) -> dict[str, Any]:
     points = [_point(None, 5 * scale, 20.0, floor=True), _point(16.0, 16 * scale, 28.0)]
     if extra_target:
         points.append(_point(64.0, 60.0, 35.0))
@@ -29,12 +29,17 @@ def _clip(frames: int, scale: float, extra_target: bool) -> dict[str, Any]:
             "kbps_clip": 50.0 * scale, "kbps_call": 9.0 * scale, "call_seconds": 60.0, "same_decoded_values": True}
     return {
         "frames": frames, "fps": 15.0, "seconds": frames / 15, "call_seconds": 60.0, "goal_kbps": 9 * scale, "goal": "g",
-        "frontal": {"model": "m", "trained": False, "fields": "sup33", "views": [0, 1, 2], "view_format": "webp q80",
+        "frontal": {"model": "m", "trained": False, "fields": "sup33", "views": [0, 1, 2], "view_format": "avif q35",
+                    "view_choice": choice, "first_view_frame": first,
+                    "frames_after_first_view": 0 if first is None else frames - first,
+                    "view_schedule": {"view_kbps": 1.0, "burst_bytes": 8192},
                     "rates": {"predictive": rate}, "primary_mode": "predictive", "render_ms_mean": 20.0,
                     "render_ms_median": 10.0, "render_fps": 100.0, "render_fps_mean": 50.0,
                     "floor": {"fps": 15.0, "kbps_call": 9.0 * scale, "kbps_clip": 50.0 * scale, "packet_kbps": 6.0 * scale,
                               "header_kbps": 1.08, "renders_real_time": True},
-                    "quality": {"n_frames": frames, "psnr": 12.0 * scale, "nme": None},
+                    "quality": {"n_frames": frames, "psnr": 12.0 * scale, "nme": None, "expr_mouth": 0.5 * scale},
+                    "quality_after_first_view": None if first is None else
+                    {"n_frames": frames - first, "psnr": 14.0 * scale, "nme": None, "expr_mouth": 0.5 * scale},
                     "loss": [{"loss": 0.2, "lost": 3, "frozen": 6, "rerendered": 0, "quality": {"psnr": 11.0}}]},
         "classical": [{"codec": "x264", "keyint": "1s", "floor": points[0], "matched": matched, "points": points}],
         "side_by_side": f"/nowhere/clip{frames}_compare.mp4", "side_by_side_tiles": ["input", "Frontal", "x264"],
@@ -43,7 +48,7 @@ def _clip(frames: int, scale: float, extra_target: bool) -> dict[str, Any]:
 
 @pytest.fixture
 def doc() -> dict[str, Any]:
-    clips = [_clip(30, 1.0, True), _clip(10, 2.0, False)]
+    clips = [_clip(30, 1.0, True, first=10), _clip(10, 2.0, False, first=0)]
     return {"clips": [{"clip": f"c{i}.mp4", "comparison": c} for i, c in enumerate(clips)],
             "comparison": summarize(clips), "command": "codec-loopback --report x", "load": [5.0, 5.0, 5.0]}
 
@@ -55,6 +60,10 @@ def test_frame_weighted_means(doc: dict[str, Any]) -> None:
     assert f["rates"]["predictive"]["kbps_call"] == pytest.approx((30 * 9 + 10 * 18) / 40)
     assert f["quality"]["psnr"] == pytest.approx((30 * 12 + 10 * 24) / 40)
     assert f["quality"]["nme"] is None  # no clip had a face for FaceMesh
+    assert f["quality"]["expr_mouth"] == pytest.approx((30 * 0.5 + 10 * 1.0) / 40)
+    # after the first view: weighted by the frames after it (20 and 10)
+    assert f["frames_after_first_view"] == 30 and f["view_choice"] == "live"
+    assert f["quality_after_first_view"]["psnr"] == pytest.approx((20 * 14 + 10 * 28) / 30)
     assert f["render_fps"] == pytest.approx(100.0)
     (c,) = s["classical"]
     assert c["floor_kbps"] == pytest.approx((30 * 5 + 10 * 10) / 40) and c["floor_kbps_max"] == 10
@@ -66,8 +75,25 @@ def test_frame_weighted_means(doc: dict[str, Any]) -> None:
 def test_tables_name_every_row(doc: dict[str, Any]) -> None:
     text, md = text_table(doc["comparison"]), markdown_table(doc["comparison"])
     for t in (text, md):
-        assert "Frontal (predictive, untrained)" in t and "x264" in t and "1 per second" in t
-    assert md.count("\n") == 3  # header, rule, Frontal, x264
+        assert "Frontal (predictive, live views, untrained)" in t and "x264" in t and "1 per second" in t
+        assert "after 1st view (30/40 frames)" in t and "mouth r" in t
+    assert md.count("\n") == 4  # header, rule, Frontal, Frontal after the first view, x264
+
+
+def test_oracle_is_labelled_and_has_no_after_row() -> None:
+    s = summarize([_clip(30, 1.0, True, choice="oracle"), _clip(10, 2.0, False, choice="oracle")])
+    assert s["frontal"]["view_choice"] == "oracle"
+    md = markdown_table(s)
+    assert "Frontal (predictive, oracle views, untrained)" in md and "after 1st view" not in md
+    page = render_html({"clips": [], "comparison": s}, {})
+    assert "ORACLE" in page and "oracle views" in page
+
+
+def test_a_clip_without_any_view() -> None:
+    s = summarize([_clip(30, 1.0, True, first=None), _clip(10, 2.0, False, first=0)])
+    f = s["frontal"]
+    assert f["clips_without_view"] == 1 and f["frames_after_first_view"] == 10
+    assert f["quality_after_first_view"]["psnr"] == pytest.approx(28.0)
 
 
 def test_report_folder(doc: dict[str, Any], tmp_path: Path) -> None:
@@ -78,6 +104,7 @@ def test_report_folder(doc: dict[str, Any], tmp_path: Path) -> None:
     assert back["comparison"]["frontal"]["frames"] == 40 and back["report"]["plots"]["rd_psnr"] == "rd_psnr.png"
     page = Path(written["html"]).read_text()
     assert "untrained" in page and "<img src='rd_psnr.png'" in page and "clip30_compare.mp4" in page
+    assert "live views" in page and "chosen live" in page and (tmp_path / "rd_expr_mouth.png").is_file()
     assert "<script" not in page
 
 

@@ -1,4 +1,5 @@
-"""The browser module `signaling.js`, in Node.js against a live server; skipped without Node."""
+"""The web app's signaling module (`frontal/web/signaling.js`), in Node.js against a live server;
+skipped without Node."""
 
 from __future__ import annotations
 
@@ -10,27 +11,35 @@ from pathlib import Path
 
 import pytest
 
-from signaling.app import STATIC_DIR
+from frontal.serve import WEB_DIR
 from signaling.server import ServerThread
 
 SCRIPT = """
-import { SignalingChannel } from "./signaling.mjs";
+import { SignalingChannel, createRoom } from "./signaling.mjs";
 const url = process.argv[2];
+const origin = process.argv[3];
 const event = (channel, type) => new Promise((resolve) =>
   channel.addEventListener(type, (e) => resolve(e.detail), { once: true }));
 
+const invite = await createRoom(origin);
+let probed = null;
+try {
+  await new SignalingChannel(url).join("no-such-room", invite.token);
+} catch (e) {
+  probed = e;
+}
 const a = new SignalingChannel(url);
-const infoA = await a.join("node-room", null);
+const infoA = await a.join(invite.room, invite.token);
 const peerJoined = event(a, "peer-joined");
 const b = new SignalingChannel(url);
 const offer = event(b, "offer");
-const infoB = await b.join("node-room", infoA.token);
+const infoB = await b.join(invite.room, invite.token);
 await peerJoined;
 a.send({ type: "offer", sdp: "v=0" });
 const relayed = await offer;
 let refused = null;
 try {
-  await new SignalingChannel(url).join("node-room", "wrong-token-123");
+  await new SignalingChannel(url).join(invite.room, "wrong-token-123");
 } catch (e) {
   refused = e;
 }
@@ -38,7 +47,7 @@ const left = event(a, "peer-left");
 b.close();
 const peerLeft = await left;
 a.close();
-console.log(JSON.stringify({ infoA, infoB, relayed, refused, peerLeft }));
+console.log(JSON.stringify({ invite, infoA, infoB, relayed, refused, probed, peerLeft }));
 """
 
 
@@ -83,16 +92,18 @@ def server() -> Iterator[ServerThread]:
 def test_browser_module_joins_relays_and_sees_refusals(
     node: list[str], server: ServerThread, tmp_path: Path
 ) -> None:
-    shutil.copy(STATIC_DIR / "signaling.js", tmp_path / "signaling.mjs")
+    shutil.copy(WEB_DIR / "signaling.js", tmp_path / "signaling.mjs")
     (tmp_path / "run.mjs").write_text(SCRIPT)
     done = subprocess.run(
-        [*node, "run.mjs", server.ws_url], cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [*node, "run.mjs", server.ws_url, server.url], cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["infoA"]["initiator"] and not out["infoB"]["initiator"]
     assert out["relayed"] == {"from": out["infoA"]["peer_id"], "type": "offer", "sdp": "v=0"}
     assert (out["refused"]["code"], out["refused"]["fatal"]) == ("bad-token", True)
+    # a missing room answers exactly as a wrong token does: nothing is revealed
+    assert (out["probed"]["code"], out["probed"]["message"]) == (out["refused"]["code"], out["refused"]["message"])
     assert out["peerLeft"] == {
         "type": "peer-left",
         "peer_id": out["infoB"]["peer_id"],

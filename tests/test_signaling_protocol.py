@@ -18,7 +18,7 @@ from signaling.protocol import (
     parse_server_message,
 )
 from signaling.ratelimit import TokenBucket
-from signaling.rooms import RoomRegistry
+from signaling.rooms import NO_ACCESS, RoomRegistry
 
 LIMIT = 64 * 1024
 
@@ -98,32 +98,53 @@ def test_token_bucket_allows_burst_then_rate() -> None:
     assert sum(bucket.allow() for _ in range(10)) == 3
 
 
-def test_registry_token_capacity_and_cleanup() -> None:
-    registry = RoomRegistry(max_rooms=10)
+def join_refused(registry: RoomRegistry, room: str, token: str | None) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        registry.join(room, token, FakePeer("stranger"))
+    return info.value
+
+
+def test_registry_token_capacity_and_expiry() -> None:
+    now = [0.0]
+    registry = RoomRegistry(max_rooms=10, empty_room_ttl_s=60.0, clock=lambda: now[0])
+    room = registry.create()
+    assert len(room.room_id) >= 16 and len(room.token) >= 32
     a, b, c = FakePeer("a"), FakePeer("b"), FakePeer("c")
-    room = registry.join("r", "secret-token", a)
-    assert room.token == "secret-token"
-    with pytest.raises(ProtocolError) as wrong:
-        registry.join("r", "other-token", b)
-    assert wrong.value.code is ErrorCode.BAD_TOKEN
-    registry.join("r", "secret-token", b)
+    assert registry.join(room.room_id, room.token, a) is room
+    assert join_refused(registry, room.room_id, "other-token").code is ErrorCode.BAD_TOKEN
+    registry.join(room.room_id, room.token, b)
     with pytest.raises(ProtocolError) as full:
-        registry.join("r", "secret-token", c)
+        registry.join(room.room_id, room.token, c)
     assert full.value.code is ErrorCode.ROOM_FULL
     assert (registry.room_count, registry.peer_count) == (1, 2)
-    assert registry.leave("r", a) is b
-    assert registry.leave("r", b) is None
-    assert registry.room_count == 0
-    assert registry.join("r", None, c).token != "secret-token"  # the old token went with the room
+    assert registry.leave(room.room_id, a) is b
+    assert registry.leave(room.room_id, b) is None
+    now[0] += 59.0
+    assert registry.join(room.room_id, room.token, c) is room  # an empty room waits for its peers
+    registry.leave(room.room_id, c)
+    now[0] += 60.0
+    assert registry.room_count == 0  # then it and its token are gone
+    assert join_refused(registry, room.room_id, room.token).code is ErrorCode.BAD_TOKEN
+
+
+def test_a_join_never_creates_a_room_and_reveals_nothing() -> None:
+    """Reproduction 4: joining a room that did not exist created it with the joiner's token, and a
+    wrong token on an existing room answered differently from a missing room."""
+    registry = RoomRegistry(max_rooms=10)
+    room = registry.create()
+    for token in (None, "squatter-token"):
+        missing = join_refused(registry, "kitchen", token)
+        wrong = join_refused(registry, room.room_id, token)
+        assert (missing.code, missing.message) == (wrong.code, wrong.message) == (ErrorCode.BAD_TOKEN, NO_ACCESS)
+    assert registry.get("kitchen") is None and registry.room_count == 1
 
 
 def test_registry_checks_token_before_capacity_and_limits_rooms() -> None:
     registry = RoomRegistry(max_rooms=1)
-    registry.join("r", "secret-token", FakePeer("a"))
-    registry.join("r", "secret-token", FakePeer("b"))
-    with pytest.raises(ProtocolError) as wrong:
-        registry.join("r", "wrong-token", FakePeer("c"))
-    assert wrong.value.code is ErrorCode.BAD_TOKEN  # a stranger does not learn the room is full
+    room = registry.create()
+    registry.join(room.room_id, room.token, FakePeer("a"))
+    registry.join(room.room_id, room.token, FakePeer("b"))
+    assert join_refused(registry, room.room_id, "wrong-token").code is ErrorCode.BAD_TOKEN  # not told it is full
     with pytest.raises(ProtocolError) as server_full:
-        registry.join("other", None, FakePeer("d"))
+        registry.create()
     assert server_full.value.code is ErrorCode.SERVER_FULL

@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from signaling.app import create_app
-from signaling.client import SignalingClient, SignalingClosed, SignalingError
+from signaling.client import Invite, SignalingClient, SignalingClosed, SignalingError, create_room
 from signaling.config import ServerConfig
 from signaling.protocol import (
     Answer,
@@ -26,11 +26,11 @@ from signaling.protocol import (
     PeerJoined,
     PeerLeft,
 )
+from signaling.rooms import NO_ACCESS
 from signaling.server import ServerThread
 
 T = TypeVar("T")
 TIMEOUT_S = 5.0
-TOKEN = "room-token-1234"
 
 
 @pytest.fixture(autouse=True)
@@ -78,12 +78,22 @@ async def nothing_more(client: SignalingClient, wait_s: float = 0.2) -> None:
         await asyncio.wait_for(client.receive(), wait_s)
 
 
-async def pair(url: str, room: str) -> tuple[SignalingClient, SignalingClient]:
-    """Two joined peers; the `peer-joined` notice to the first is consumed."""
-    a = SignalingClient(url, room, TOKEN)
-    await a.connect()
-    b = SignalingClient(url, room, TOKEN)
-    await b.connect()
+async def invite(url: str) -> Invite:
+    """A new room and its token from the server (`POST /rooms`)."""
+    return await asyncio.to_thread(create_room, url, proxy=None)
+
+
+async def joined(url: str, room: Invite) -> SignalingClient:
+    client = SignalingClient(url, room.room, room.token)
+    await client.connect()
+    return client
+
+
+async def pair(url: str) -> tuple[SignalingClient, SignalingClient]:
+    """Two peers joined in a new room; the `peer-joined` notice to the first is consumed."""
+    room = await invite(url)
+    a = await joined(url, room)
+    b = await joined(url, room)
     assert isinstance(await receive(a), PeerJoined)
     return a, b
 
@@ -118,10 +128,12 @@ def health(srv: ServerThread) -> dict[str, Any]:
 
 def test_two_peers_join_and_relay_offer_answer_candidates(server: ServerThread) -> None:
     async def scenario() -> None:
-        a = SignalingClient(server.ws_url, "call", None)
+        room = await invite(server.ws_url)
+        a = SignalingClient(server.ws_url, room.room, room.token)
         info_a = await a.connect()
         assert info_a.initiator and info_a.peers == 1
-        b = SignalingClient(server.ws_url, "call", info_a.token)
+        assert (info_a.room, info_a.token) == (room.room, room.token)
+        b = SignalingClient(server.ws_url, room.room, room.token)
         info_b = await b.connect()
         assert not info_b.initiator and info_b.peers == 2
         assert await receive(a) == PeerJoined(peer_id=info_b.peer_id)
@@ -153,30 +165,39 @@ def test_two_peers_join_and_relay_offer_answer_candidates(server: ServerThread) 
         await b.close()
 
     run(scenario())
-    assert health(server) == {"status": "ok", "rooms": 0, "peers": 0}
+    assert health(server) == {"status": "ok", "rooms": 1, "peers": 0}  # the room waits (rooms.py)
 
 
-def test_first_joiner_sets_the_token(server: ServerThread) -> None:
+def test_rooms_are_issued_over_http_with_their_token(server: ServerThread) -> None:
+    first = httpx.post(server.url + "/rooms", timeout=TIMEOUT_S)
+    second = httpx.post(server.url + "/rooms", timeout=TIMEOUT_S)
+    assert first.status_code == second.status_code == 201
+    assert first.headers["cache-control"] == "no-store"
+    a, b = first.json(), second.json()
+    assert set(a) == {"room", "token"} and len(a["room"]) >= 16 and len(a["token"]) >= 32
+    assert a["room"] != b["room"] and a["token"] != b["token"]
+    assert httpx.get(server.url + "/rooms", timeout=TIMEOUT_S).status_code == 405
+    assert health(server) == {"status": "ok", "rooms": 2, "peers": 0}
+
+
+def test_a_room_cannot_be_squatted_or_probed(server: ServerThread) -> None:
+    """Reproduction 4: a join created a missing room with the joiner's token, and a wrong token
+    on an existing room (`bad-token`) told a prober the room existed."""
+
     async def scenario() -> None:
-        a = SignalingClient(server.ws_url, "chosen", "my-chosen-token")
-        assert (await a.connect()).token == "my-chosen-token"
-        b = SignalingClient(server.ws_url, "chosen", "my-chosen-token")
-        assert (await b.connect()).peers == 2
+        room = await invite(server.ws_url)
+        answers = []
+        for name, token in [("kitchen", "squatter-token"), ("kitchen", None),
+                            (room.room, "squatter-token"), (room.room, None)]:
+            ws, reply = await raw_join(server.ws_url, name, token)
+            await asyncio.wait_for(ws.wait_closed(), TIMEOUT_S)
+            answers.append((reply, ws.close_code))
+        assert all(a == answers[0] for a in answers)  # the same answer, room or no room
+        assert answers[0] == ({"type": "error", "code": "bad-token", "message": NO_ACCESS, "fatal": True}, 1008)
+        assert health(server)["rooms"] == 1  # no join made a room
+        a = await joined(server.ws_url, room)  # the invite still works
+        assert a.info.initiator
         await a.close()
-        await b.close()
-
-    run(scenario())
-
-
-def test_server_issues_a_token_when_none_is_given(server: ServerThread) -> None:
-    async def scenario() -> None:
-        a = SignalingClient(server.ws_url, "issued", None)
-        b = SignalingClient(server.ws_url, "issued-too", None)
-        token_a, token_b = (await a.connect()).token, (await b.connect()).token
-        assert len(token_a) >= 32 and token_a != token_b
-        assert (await refusal(server.ws_url, "issued", None)).code == "bad-token"
-        await a.close()
-        await b.close()
 
     run(scenario())
 
@@ -186,14 +207,14 @@ def test_server_issues_a_token_when_none_is_given(server: ServerThread) -> None:
 
 def test_wrong_token_is_refused_and_room_unaffected(server: ServerThread) -> None:
     async def scenario() -> None:
-        a = SignalingClient(server.ws_url, "guarded", TOKEN)
-        await a.connect()
-        ws, reply = await raw_join(server.ws_url, "guarded", "not-the-token")
+        room = await invite(server.ws_url)
+        a = await joined(server.ws_url, room)
+        ws, reply = await raw_join(server.ws_url, room.room, "not-the-token")
         assert reply["type"] == "error" and reply["code"] == "bad-token" and reply["fatal"]
         await asyncio.wait_for(ws.wait_closed(), TIMEOUT_S)
         assert ws.close_code == 1008
         await nothing_more(a)  # a was not told anything
-        b = SignalingClient(server.ws_url, "guarded", TOKEN)
+        b = SignalingClient(server.ws_url, room.room, room.token)
         assert (await b.connect()).peers == 2
         assert isinstance(await receive(a), PeerJoined)
         await assert_relays(a, b)
@@ -205,8 +226,8 @@ def test_wrong_token_is_refused_and_room_unaffected(server: ServerThread) -> Non
 
 def test_third_joiner_is_refused_and_room_unaffected(server: ServerThread) -> None:
     async def scenario() -> None:
-        a, b = await pair(server.ws_url, "two")
-        error = await refusal(server.ws_url, "two", TOKEN)
+        a, b = await pair(server.ws_url)
+        error = await refusal(server.ws_url, a.room, a.token)
         assert error.code == "room-full"
         await nothing_more(a)
         await assert_relays(a, b)
@@ -229,12 +250,13 @@ def test_invalid_room_and_server_full_are_refused(
         ws, reply = await raw_join(srv.ws_url, "bad room!", None)
         assert (reply["code"], reply["fatal"]) == ("malformed", True)
         await ws.close()
-        a = SignalingClient(srv.ws_url, "only", None)
-        await a.connect()
-        assert (await refusal(srv.ws_url, "another", None)).code == "server-full"
-        await a.close()
+        await invite(srv.ws_url)
+        with pytest.raises(SignalingError) as full:
+            await invite(srv.ws_url)
+        assert full.value.code == "server-full"
 
     run(scenario())
+    assert httpx.post(srv.url + "/rooms", timeout=TIMEOUT_S).status_code == 503
 
 
 def test_first_message_must_be_a_valid_join(server: ServerThread) -> None:
@@ -282,7 +304,7 @@ def test_malformed_message_is_refused_and_room_still_works(
     server: ServerThread, bad: str | bytes
 ) -> None:
     async def scenario() -> None:
-        a, b = await pair(server.ws_url, "malformed")
+        a, b = await pair(server.ws_url)
         await a._connection().send(bad)
         error = await receive(a)
         assert isinstance(error, Error) and not error.fatal
@@ -298,7 +320,7 @@ def test_malformed_message_is_refused_and_room_still_works(
 
 def test_oversized_message_is_refused_and_room_still_works(server: ServerThread) -> None:
     async def scenario() -> None:
-        a, b = await pair(server.ws_url, "big")
+        a, b = await pair(server.ws_url)
         await a.send_text(json.dumps({"type": "offer", "sdp": "x" * 70_000}))
         error = await receive(a)
         assert isinstance(error, Error) and error.code is ErrorCode.TOO_LARGE and not error.fatal
@@ -312,7 +334,7 @@ def test_oversized_message_is_refused_and_room_still_works(server: ServerThread)
 
 def test_frame_over_transport_cap_drops_only_the_offender(server: ServerThread) -> None:
     async def scenario() -> None:
-        a, b = await pair(server.ws_url, "huge")
+        a, b = await pair(server.ws_url)
         await a.send_text("x" * (server.config.ws_max_frame_bytes + 1))
         with pytest.raises(SignalingClosed) as closed:
             while True:
@@ -320,7 +342,7 @@ def test_frame_over_transport_cap_drops_only_the_offender(server: ServerThread) 
         assert closed.value.close_code == 1009
         left = await receive(b)
         assert isinstance(left, PeerLeft) and left.peer_id == a.info.peer_id
-        c = SignalingClient(server.ws_url, "huge", TOKEN)
+        c = SignalingClient(server.ws_url, b.room, b.token)
         assert (await c.connect()).peers == 2
         await assert_relays(b, c)
         await b.close()
@@ -343,7 +365,7 @@ def test_rate_limit_drops_excess_messages(
                 return messages
 
     async def scenario() -> None:
-        a, b = await pair(srv.ws_url, "flood")
+        a, b = await pair(srv.ws_url)
         for seq in range(20):
             await a.send(AppMessage(data=seq))
         relayed, errors = await drain(b), await drain(a)
@@ -364,7 +386,7 @@ def test_repeat_offender_is_closed_and_other_peer_keeps_its_room(
     srv = make_server(ServerConfig(max_strikes=3))
 
     async def scenario() -> None:
-        a, b = await pair(srv.ws_url, "strikes")
+        a, b = await pair(srv.ws_url)
         for _ in range(3):
             await a.send_text("garbage")
         replies = [await receive(a) for _ in range(3)]
@@ -377,7 +399,7 @@ def test_repeat_offender_is_closed_and_other_peer_keeps_its_room(
             await receive(a)
         assert closed.value.close_code == 1008
         assert await receive(b) == PeerLeft(peer_id=a.info.peer_id, reason="kicked")
-        c = SignalingClient(srv.ws_url, "strikes", TOKEN)
+        c = SignalingClient(srv.ws_url, b.room, b.token)
         await c.connect()
         assert isinstance(await receive(b), PeerJoined)
         await assert_relays(c, b)
@@ -389,8 +411,7 @@ def test_repeat_offender_is_closed_and_other_peer_keeps_its_room(
 
 def test_sending_alone_gets_no_peer(server: ServerThread) -> None:
     async def scenario() -> None:
-        a = SignalingClient(server.ws_url, "alone", None)
-        await a.connect()
+        a = await joined(server.ws_url, await invite(server.ws_url))
         await a.send(Offer(sdp="v=0"))
         error = await receive(a)
         assert isinstance(error, Error) and error.code is ErrorCode.NO_PEER and not error.fatal
@@ -404,17 +425,17 @@ def test_sending_alone_gets_no_peer(server: ServerThread) -> None:
 
 def test_peer_vanishing_mid_call_frees_its_place(server: ServerThread) -> None:
     async def scenario() -> None:
-        a = SignalingClient(server.ws_url, "vanish", TOKEN)
-        await a.connect()
-        ws, joined = await raw_join(server.ws_url, "vanish", TOKEN)
-        assert joined["type"] == "joined"
+        room = await invite(server.ws_url)
+        a = await joined(server.ws_url, room)
+        ws, second = await raw_join(server.ws_url, room.room, room.token)
+        assert second["type"] == "joined"
         assert isinstance(await receive(a), PeerJoined)
         await a.send(Offer(sdp="v=0"))
         assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S))["type"] == "offer"
         ws.transport.abort()  # no close frame: the TCP connection just dies
-        assert await receive(a) == PeerLeft(peer_id=joined["peer_id"], reason="disconnected")
+        assert await receive(a) == PeerLeft(peer_id=second["peer_id"], reason="disconnected")
         assert health(server) == {"status": "ok", "rooms": 1, "peers": 1}
-        c = SignalingClient(server.ws_url, "vanish", TOKEN)
+        c = SignalingClient(server.ws_url, room.room, room.token)
         assert not (await c.connect()).initiator
         assert isinstance(await receive(a), PeerJoined)  # a stays the offerer
         await assert_relays(a, c)
@@ -424,17 +445,17 @@ def test_peer_vanishing_mid_call_frees_its_place(server: ServerThread) -> None:
     run(scenario())
 
 
-def test_clean_leave_tells_the_other_and_empty_room_is_removed(server: ServerThread) -> None:
+def test_clean_leave_tells_the_other_and_the_empty_room_waits(server: ServerThread) -> None:
     async def scenario() -> None:
-        a, b = await pair(server.ws_url, "leave")
+        a, b = await pair(server.ws_url)
         await b.close()
         assert await receive(a) == PeerLeft(peer_id=b.info.peer_id, reason="closed")
         await a.close()
         await asyncio.sleep(0.1)
-        assert health(server)["rooms"] == 0
-        fresh = SignalingClient(server.ws_url, "leave", "a-brand-new-token")
-        assert (await fresh.connect()).token == "a-brand-new-token"  # the old token is gone
-        await fresh.close()
+        assert health(server) == {"status": "ok", "rooms": 1, "peers": 0}  # until it expires (rooms.py)
+        back = SignalingClient(server.ws_url, a.room, a.token)
+        assert (await back.connect()).initiator  # the invite still opens it
+        await back.close()
 
     run(scenario())
 
@@ -446,9 +467,8 @@ def test_healthz_counts_rooms_and_peers(server: ServerThread) -> None:
     assert health(server) == {"status": "ok", "rooms": 0, "peers": 0}
 
     async def scenario() -> None:
-        a, b = await pair(server.ws_url, "h1")
-        c = SignalingClient(server.ws_url, "h2", None)
-        await c.connect()
+        a, b = await pair(server.ws_url)
+        c = await joined(server.ws_url, await invite(server.ws_url))
         assert health(server) == {"status": "ok", "rooms": 2, "peers": 3}
         for client in (a, b, c):
             await client.close()
@@ -456,14 +476,10 @@ def test_healthz_counts_rooms_and_peers(server: ServerThread) -> None:
     run(scenario())
 
 
-def test_page_and_js_module_are_served(server: ServerThread) -> None:
-    page = httpx.get(server.url + "/", timeout=TIMEOUT_S)
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert '<script type="module" src="/static/main.js">' in page.text
-    for name in ("main.js", "signaling.js"):
-        script = httpx.get(f"{server.url}/static/{name}", timeout=TIMEOUT_S)
-        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert "export class SignalingChannel" in httpx.get(server.url + "/static/signaling.js").text
+def test_signaling_alone_serves_no_page(server: ServerThread) -> None:
+    """The web app is the application's (`frontal serve`, tests/test_web_app.py); signaling ships none."""
+    assert httpx.get(server.url + "/", timeout=TIMEOUT_S).status_code == 404
+    assert httpx.get(server.url + "/healthz", timeout=TIMEOUT_S).status_code == 200
 
 
 def test_rooms_live_on_the_app_object() -> None:

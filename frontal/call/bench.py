@@ -18,15 +18,19 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
+from codec.atomic import atomic_write
 from codec.callstats import IP_UDP_HEADER_BYTES
 from frontal.call.peer import CallPeer, PeerConfig
 from frontal.call.transport import AIORTC_SACKS, SackPolicy
 from receiver.render import make_renderer
 from sender.live import SenderConfig
 from sender.sources import VideoSource
+from sender.video import default_video
+from signaling.client import create_room
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default=SenderConfig.view_format)
     p.add_argument("--view-quality", type=int, default=SenderConfig.view_quality)
     p.add_argument("--view-kbps", type=float, default=1.0)
-    p.add_argument("--framing", choices=("compact", "packets"), default="compact",
-                   help="compact driving bundles and binary view starts (protocol 2, default) "
-                        "or whole codec packets and JSON view messages (protocol 1)")
     p.add_argument("--one-way", action="store_true", help="only the first peer sends")
     p.add_argument("--sack", choices=("delayed", "aiortc"), default="delayed",
                    help="SCTP acknowledgements: delayed and bundled (default) or aiortc's own, one per packet")
@@ -57,23 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
-    from sender.video import default_video
-
     video = args.video or default_video()
     sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
-                          view_quality=args.view_quality, view_kbps=args.view_kbps, compact=args.framing == "compact")
+                          view_quality=args.view_quality, view_kbps=args.view_kbps)
 
-    def peer(token: str | None, send: bool) -> CallPeer:
+    invite = await asyncio.to_thread(create_room, url, proxy=None)  # POST /rooms: the room and its token
+
+    def peer(send: bool) -> CallPeer:
         policy = AIORTC_SACKS if args.sack == "aiortc" else SackPolicy()
-        cfg = PeerConfig(url, "bench", token, sender=sender, loopback_only=True, wait_peer_s=60, sack_policy=policy,
+        cfg = PeerConfig(url, invite.room, invite.token, sender=sender, loopback_only=True, wait_peer_s=60, sack_policy=policy,
                          chacha20=args.cipher == "chacha20")
         return CallPeer(cfg, VideoSource(video, args.fps) if send else None,
                         lambda: make_renderer(args.renderer, args.model))
 
-    a = peer(None, True)
+    a = peer(True)
     ta = asyncio.create_task(a.run(args.duration))
     await asyncio.wait_for(a.joined.wait(), 120)
-    b = peer(a.token, not args.one_way)
+    b = peer(not args.one_way)
     tb = asyncio.create_task(b.run(args.duration + 10))
     latencies: list[float] = []
     ra, rb = await asyncio.wait_for(asyncio.gather(ta, tb), args.duration + 240)
@@ -90,7 +91,6 @@ async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
         "duration_s": args.duration,
         "fps_target": args.fps,
         "frames_per_message": args.frames_per_message,
-        "framing": args.framing,
         "view_format": args.view_format,
         "view_quality": args.view_quality,
         "renderer": args.renderer,
@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.duration <= 3600:
         print("frontal bench-call: error: --duration must be in (0, 3600]", file=sys.stderr)
         return 2
-    import torch
+    import torch  # noqa: PLC0415 (torch costs ~2 s at start-up; not for --help or a refused argument)
 
-    from signaling.server import ServerThread
+    from signaling.server import ServerThread  # noqa: PLC0415 (uvicorn and FastAPI load only when the bench runs)
 
     torch.set_num_threads(max(1, args.threads))
     for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
@@ -155,10 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in summary.items():
         print(f"{key:28s} {value}")
     if args.json is not None:
-        from codec.atomic import atomic_write
-
         atomic_write(args.json, json.dumps(result, indent=2).encode())
-    return 0 if all(r in ("duration", "bye") for r in result["ended"]) else 1  # type: ignore[union-attr]
+    ended = cast(list[str], result["ended"])
+    return 0 if all(r in ("duration", "bye") for r in ended) else 1
 
 
 if __name__ == "__main__":

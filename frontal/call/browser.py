@@ -1,11 +1,13 @@
 """`frontal call --browser`: the participant's window is a page served on this machine.
 
-The page (`web/`) takes the camera with getUserMedia and sends it to *this* process over a
-loopback WebRTC connection (video track + a `ui` data channel); this process tracks and encodes
-it and holds the real call with the other participant (`CallPeer`: data channels only). The
-rendered remote caller comes back to the page as a video track, the live statistics as JSON on
-the `ui` channel. Routes: `GET /` (the page), `GET /web/*`, `GET /config` (room, token, fps from
-the command line), `POST /offer` (`{sdp, type, room, token}` -> the answer; one call per run).
+The page (`frontal/web/`, the same web app `frontal serve` serves) takes the camera with
+getUserMedia and sends it to *this* process over a loopback WebRTC connection (video track + a
+`ui` data channel); this process tracks and encodes it and holds the real call with the other
+participant (`CallPeer`: data channels only). The rendered remote caller comes back to the page
+as a video track, the live statistics as JSON on the `ui` channel. Routes: `GET /` and
+`GET /r/ROOM` (the page), `GET /web/*` (its files), `GET /config` (`mode: "agent"`, which puts the
+page in its call mode, and room, token, fps, signaling URL from the command line), `POST /offer`
+(`{sdp, type, room, token}` -> the answer; one call per run).
 """
 from __future__ import annotations
 
@@ -18,23 +20,25 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import uvicorn
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from codec.callstats import json_safe
+from frontal.call.cli import peer_config
 from frontal.call.peer import CallPeer, CallReport, loopback_ice
 from frontal.call.transport import install
-from frontal.paths import REPO_ROOT
+from frontal.serve import WEB_DIR
 from receiver.render import make_renderer
 from receiver.sinks import LatestFrame, Recorder, rendered_track
 from sender.sources import TrackSource
+from signaling.app import add_web_app
 from signaling.protocol import ROOM_ID_PATTERN, TOKEN_PATTERN
+from signaling.server import bind_socket, socket_url
 
 log = logging.getLogger(__name__)
-
-WEB_DIR = REPO_ROOT / "web"
 
 
 class OfferRequest(BaseModel):
@@ -50,10 +54,7 @@ class BrowserSession:
     """The one browser page of this run and the call it drives."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from frontal.call.cli import peer_config
-
         self.args = args
-        self.peer_config = peer_config
         self.local_pc: RTCPeerConnection | None = None
         self.ui_channel: Any = None
         self.peer: CallPeer | None = None
@@ -64,17 +65,14 @@ class BrowserSession:
 
     def app(self) -> FastAPI:
         app = FastAPI(title="Frontal call page", docs_url=None, redoc_url=None, openapi_url=None)
-        app.add_api_route("/", self.index, methods=["GET"])
         app.add_api_route("/config", self.config, methods=["GET"])
         app.add_api_route("/offer", self.offer, methods=["POST"])
-        app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+        add_web_app(app, WEB_DIR)
         return app
 
-    async def index(self) -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
-
     async def config(self) -> dict[str, object]:
-        return {"room": self.args.room, "token": self.args.token, "fps": self.args.fps}
+        return {"mode": "agent", "room": self.args.room, "token": self.args.token, "fps": self.args.fps,
+                "signaling": self.args.signaling}
 
     async def offer(self, request: OfferRequest) -> JSONResponse:
         if self.local_pc is not None:
@@ -90,13 +88,14 @@ class BrowserSession:
         def _track(track: Any) -> None:
             if track.kind != "video" or self.peer is not None:
                 return
-            cfg = self.peer_config(args)
+            cfg = peer_config(args)
             cfg = type(cfg)(**{**cfg.__dict__, "room": request.room, "token": request.token or None})
             self.peer = CallPeer(cfg, TrackSource(track, args.fps), lambda: make_renderer(args.renderer, args.model),
                                  on_stats=self.push_stats)
             self.peer.receiver.sinks.append(self.latest)
             if args.record is not None:
-                self.recorder = Recorder(args.record, args.fps)
+                peer = self.peer
+                self.recorder = Recorder(args.record, args.fps, on_failure=lambda exc: peer.fail("recorder-failed", exc))
                 self.peer.receiver.sinks.append(self.recorder)
             pc.addTrack(rendered_track(self.latest, args.fps))
 
@@ -116,18 +115,14 @@ class BrowserSession:
     def send_ui(self, message: dict[str, object]) -> None:
         channel = self.ui_channel
         if channel is not None and channel.readyState == "open":
-            channel.send(json.dumps(message, allow_nan=False, default=str).replace("NaN", "null"))
+            channel.send(json.dumps(json_safe(message), allow_nan=False, default=str))  # NaN (no sample yet): null
 
 
 async def browser_call(args: argparse.Namespace, on_ready: Callable[[str], None] | None = None) -> CallReport:
     """Serve the page until its call ends; `on_ready(url)` once the page can be opened."""
-    import uvicorn
-
-    from signaling.server import bind_socket, socket_url
-
     session = BrowserSession(args)
     sock = bind_socket(args.ui_host, args.ui_port)
-    url = f"{socket_url(sock)}/?room={args.room}"
+    url = f"{socket_url(sock)}/r/{args.room}"
     server = uvicorn.Server(uvicorn.Config(session.app(), log_level="warning", lifespan="off"))
     with loopback_ice(args.loopback_only):
         serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -159,4 +154,4 @@ def _print_url(url: str) -> None:
     sys.stderr.flush()
 
 
-__all__ = ["WEB_DIR", "BrowserSession", "browser_call"]
+__all__ = ["BrowserSession", "browser_call"]

@@ -1,11 +1,17 @@
 """`frontal call`: join a room and hold a call (desktop peer, or the local peer of a browser page).
 
-    frontal call --room kitchen --video clip.mp4 --no-window --duration 30 --record remote.mp4
-    frontal call --room kitchen --token TOKEN --camera 0
-    frontal call --room kitchen --browser          # then open the printed http://127.0.0.1 URL
+    frontal call --create --video clip.mp4 --no-window --duration 30 --record remote.mp4
+    frontal call --room ROOM --token TOKEN --camera 0     # the invite printed by --create
+    frontal call --room ROOM --token TOKEN --browser      # then open the printed http://127.0.0.1 URL
 
-Exit status: 0 after a call that ended normally (duration, bye, source ended), 1 on an error or
-a call that ended abnormally (the other peer vanished, the connection failed), 2 on bad arguments.
+`--create` asks the signaling server for a new room (`POST /rooms`) and prints its invite (room
+and token) before joining; a room is never made by joining it (docs/signaling.md).
+
+Exit status: 0 after a call that ended normally (duration, bye, hang-up, source ended), 1 on an
+error or a call that ended abnormally (the other peer vanished, the connection failed, a part of
+the call failed: renderer, recorder, sender...), 130 / 143 after Ctrl-C / SIGTERM (the call is
+hung up cleanly and the recording finalised), 2 on bad arguments. A recording is written whole
+or not at all; one that could not be written makes the exit status 1.
 """
 from __future__ import annotations
 
@@ -14,28 +20,42 @@ import asyncio
 import json
 import logging
 import re
+import signal
 import sys
 from pathlib import Path
 
 from aiortc import RTCIceServer
 
+from codec.atomic import atomic_write
+from codec.callstats import json_safe
 from frontal.call.peer import CallPeer, CallReport, PeerConfig
 from receiver.live import ReceiverConfig
 from receiver.render import make_renderer
 from receiver.sinks import LatestFrame, Recorder, show_window
 from sender.live import SenderConfig
 from sender.sources import VideoSource
+from sender.video import default_video
+from signaling.client import create_room, proxy_for
 from signaling.protocol import ROOM_ID_PATTERN, TOKEN_PATTERN
 
 log = logging.getLogger(__name__)
 
 NORMAL_ENDINGS = ("duration", "bye", "source-ended", "stopped")
+HANG_UP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+SIGNAL_EXIT = {"interrupted": 128 + signal.SIGINT, "terminated": 128 + signal.SIGTERM}
+RECORDER_CLOSE_S = 2.0  # the recording is finalised within this after the call (or abandoned)
+
+
+def exit_status(reason: str) -> int:
+    """0 for a normal ending, 128 + the signal for Ctrl-C / SIGTERM, 1 for anything else."""
+    return 0 if reason in NORMAL_ENDINGS else SIGNAL_EXIT.get(reason, 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frontal call", description="A live two-party Frontal call.")
-    p.add_argument("--room", required=True, help="room name ([A-Za-z0-9_-]{1,64})")
-    p.add_argument("--token", help="the room's token (the first joiner gets one issued if omitted)")
+    p.add_argument("--create", action="store_true", help="make a new room on the server, print its invite, join it")
+    p.add_argument("--room", help="the room of an invite (printed by --create)")
+    p.add_argument("--token", help="the room's token (printed by --create with the room)")
     p.add_argument("--signaling", default="ws://127.0.0.1:8080/ws", help="signaling WebSocket URL")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", help="camera device index (e.g. 0)")
@@ -98,8 +118,6 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
         if camera is None and args.video is None:
             camera = "0"
         if args.video is not None and str(args.video) == "default":
-            from sender.video import default_video
-
             args.video = default_video()
         if args.video is not None and not args.video.is_file():
             raise ValueError(f"{args.video}: no such file")
@@ -108,26 +126,35 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
                     on_stats=None if args.verbose else _status_line)
     latest = LatestFrame()
     peer.receiver.sinks.append(latest)
-    recorder = Recorder(args.record, args.fps) if args.record else None
-    if recorder is not None:
+    recorder = None
+    if args.record:  # a recorder that fails (cannot keep up, encoder error) ends the call
+        recorder = Recorder(args.record, args.fps, on_failure=lambda exc: peer.fail("recorder-failed", exc))
         peer.receiver.sinks.append(recorder)
+    loop = asyncio.get_running_loop()
+    for signum, reason in HANG_UP_SIGNALS.items():  # Ctrl-C / SIGTERM hang up cleanly (bye, recording)
+        loop.add_signal_handler(signum, peer.hang_up, reason)
     stop = asyncio.Event()
     window = None if args.no_window else asyncio.create_task(show_window(latest, f"frontal call: {args.room}", stop))
     task = asyncio.create_task(peer.run(args.duration))
-    await asyncio.wait([task, asyncio.create_task(peer.joined.wait())], return_when=asyncio.FIRST_COMPLETED)
-    if peer.token and not args.token:
-        print(f"room {args.room}, token {peer.token}", file=sys.stderr)
-    if window is not None:
-        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        peer.hang_up("stopped")
     try:
+        if window is not None:
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            peer.hang_up("stopped")
         report = await task
     finally:
         stop.set()
+        for signum in HANG_UP_SIGNALS:
+            loop.remove_signal_handler(signum)
         if recorder is not None:
-            await asyncio.get_running_loop().run_in_executor(None, recorder.close)
-    if recorder is not None and recorder.error is not None:
-        log.error("recording failed: %s", recorder.error)
+            await loop.run_in_executor(None, recorder.close, RECORDER_CLOSE_S)
+    if source is not None and source.is_camera and report.reason == "source-ended":
+        log.error("the camera stopped giving frames")
+        report.reason = "source-failed"
+    if recorder is not None and not recorder.written and exit_status(report.reason) == 0:
+        log.error("%s was not written: %s", args.record, recorder.error)
+        report.reason = "recorder-failed"
     return report
 
 
@@ -138,34 +165,43 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(message)s")
     try:
         _check_outputs(args)
+        if args.create:
+            if args.room is not None or args.token is not None:
+                raise ValueError("--create makes a new room: leave out --room and --token")
+            invite = create_room(args.signaling, proxy=proxy_for(args.signaling))
+            args.room, args.token = invite.room, invite.token
+            print(f"room {invite.room} token {invite.token}\n"
+                  f"the other peer joins with: frontal call --room {invite.room} --token {invite.token}", file=sys.stderr)
+            sys.stderr.flush()
+        elif args.room is None or args.token is None:
+            raise ValueError("give the room's invite (--room and --token), or make a room with --create")
         if not re.fullmatch(ROOM_ID_PATTERN, args.room):
             raise ValueError(f"bad room name {args.room!r}: use 1 to 64 of A-Z a-z 0-9 _ -")
         if args.token is not None and not re.fullmatch(TOKEN_PATTERN, args.token):
             raise ValueError("bad token: use 8 to 128 of A-Z a-z 0-9 _ . ~ -")
         if args.fps <= 0 or args.fps > 60:
             raise ValueError("--fps must be in (0, 60]")
-        import torch
+        import torch  # noqa: PLC0415 (torch costs ~2 s at start-up: not before the arguments are checked)
 
         torch.set_num_threads(max(1, args.threads))
         if args.browser:
-            from frontal.call.browser import browser_call
+            from frontal.call.browser import browser_call  # noqa: PLC0415 (browser.py imports this module)
 
             report = asyncio.run(browser_call(args))
         else:
             report = asyncio.run(desktop_call(args))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the call's own handler was in place
         print("\ninterrupted", file=sys.stderr)
-        return 1
+        return SIGNAL_EXIT["interrupted"]
     except Exception as exc:  # one line, no traceback
         print(f"\nfrontal call: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 1
     print(f"\ncall ended: {report.reason}", file=sys.stderr)
-    print(json.dumps(report.stats, indent=None), file=sys.stdout)
+    stats = json_safe(report.stats)  # a percentile with no sample (NaN) as null: strict JSON
+    print(json.dumps(stats, indent=None, allow_nan=False), file=sys.stdout)
     if args.json is not None:
-        from codec.atomic import atomic_write
-
-        atomic_write(args.json, json.dumps(report.stats, indent=2).encode())
-    return 0 if report.reason in NORMAL_ENDINGS else 1
+        atomic_write(args.json, json.dumps(stats, indent=2, allow_nan=False).encode())
+    return exit_status(report.reason)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import aioice.ice
@@ -43,7 +44,6 @@ from codec.messages import (
     Hello,
     IntraRequest,
     ViewAssembler,
-    ViewStart,
     encode_control,
     parse_control,
 )
@@ -61,6 +61,7 @@ from receiver.live import ReceiverConfig, ReceiverSide
 from receiver.render import FrameRenderer
 from sender.live import SenderConfig, SenderSide
 from sender.sources import FrameSource
+from sender.tracker import FaceTracker
 from sender.views import ViewCandidate
 from signaling.client import SignalingClient, SignalingClosed
 from signaling.protocol import Answer, Candidate, Offer, PeerJoined, PeerLeft
@@ -88,7 +89,10 @@ class PeerConfig:
 
 @dataclass
 class CallReport:
-    reason: str  # duration | bye | peer-left | silence | connection-failed | channel-closed | source-ended | aborted | stopped
+    # normal: duration | bye | source-ended | stopped. Otherwise: peer-left | silence | connection-failed |
+    # channel-closed | aborted | interrupted | terminated | source-failed | renderer-failed | recorder-failed |
+    # send-failed | watch-failed | signaling-failed | view-encoder-failed (a part of the call failed: logged)
+    reason: str
     stats: dict[str, float | int]
     token: str | None
     remote_hello: Hello | None = None
@@ -108,7 +112,8 @@ class CallPeer:
         self.token: str | None = config.token
         self.joined = asyncio.Event()
         self.connected = asyncio.Event()
-        self._end: asyncio.Event | None = None
+        self._end = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._reason = "stopped"
         self._aborted = False
         self._pc: RTCPeerConnection | None = None
@@ -122,7 +127,7 @@ class CallPeer:
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, duration_s: float | None = None) -> CallReport:
-        self._end = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         with loopback_ice(self.config.loopback_only):
             try:
                 await self._run(duration_s)
@@ -139,23 +144,77 @@ class CallPeer:
         self._aborted = True
         self._finish("aborted")
 
+    def fail(self, reason: str, error: BaseException | str) -> None:
+        """End the call because a part of it failed (`reason`, e.g. `recorder-failed`): logged as
+        an error, never a normal ending. Safe from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            log.error("%s (outside a call): %s", reason, error)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in between: the call is over
+            loop.call_soon_threadsafe(self._fail, reason, error)
+
+    def _fail(self, reason: str, error: BaseException | str) -> None:
+        if self._end.is_set():
+            log.warning("%s after the call ended: %s", reason, error)
+            return
+        log.error("the call ends (%s): %s", reason, error)
+        self._finish(reason)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A background task of the call: if it raises, the call ends with `{name}-failed` (logged
+        with its traceback), never silently."""
+        task = asyncio.create_task(coro, name=f"call-{name}")
+
+        def done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s task failed", name, exc_info=task.exception())
+                self._fail(f"{name}-failed", task.exception() or "")
+
+        task.add_done_callback(done)
+        return task
+
+    async def _unless_ended(self, coro: Coroutine[Any, Any, None], timeout_s: float, what: str) -> bool:
+        """Run `coro` to its end (True), unless the call ends first (False: `coro` is cancelled).
+        Raises `TimeoutError` naming `what` after `timeout_s`, and whatever `coro` raises."""
+        work = asyncio.ensure_future(coro)
+        ended = asyncio.ensure_future(self._end.wait())
+        try:
+            done, _ = await asyncio.wait({work, ended}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+        if work in done:
+            work.result()
+            return True
+        if ended in done:
+            return False
+        raise TimeoutError(f"{what} within {timeout_s:g} s")
+
     # -- the call -------------------------------------------------------------------------------
     async def _prepare(self) -> None:
         """Start the tracker and the renderer before joining (both take seconds to load)."""
-        from sender.tracker import FaceTracker
-
         loop = asyncio.get_running_loop()
         self.receiver.start()
         if self.source is not None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="call-track")
             self._tracker = await loop.run_in_executor(self._pool, FaceTracker)
-        await loop.run_in_executor(None, self.receiver.ready.wait, 120.0)
+            await loop.run_in_executor(self._pool, self.source.probe, self._tracker)  # a bad file: refused now
+        deadline = time.monotonic() + 120.0
+        while not (self.receiver.ready.is_set() or self._end.is_set()):  # a hang-up meanwhile is heard
+            if time.monotonic() > deadline:
+                raise TimeoutError("the renderer did not start within 120 s")
+            await asyncio.sleep(0.05)
         if self.receiver.error is not None:
             raise RuntimeError(f"renderer failed to start: {self.receiver.error}")
 
     async def _run(self, duration_s: float | None) -> None:
         cfg = self.config
         await self._prepare()
+        if self._end.is_set():
+            return
         self._client = SignalingClient(cfg.signaling_url, cfg.room, cfg.token, proxy=_proxy_for(cfg.signaling_url))
         info = await self._client.connect()
         self.token = info.token
@@ -169,10 +228,17 @@ class CallPeer:
         self._control = pc.createDataChannel(CONTROL_LABEL, negotiated=True, id=CONTROL_CHANNEL_ID)
         install(pc, cfg.sack_policy, self.transport)
         self._wire(pc, self._driving, self._control)
-        await asyncio.wait_for(self._negotiate(pc, info.initiator), cfg.wait_peer_s + cfg.connect_timeout_s)
-        tasks = [asyncio.create_task(self._signaling_loop(), name="call-signaling")]
         try:
-            await asyncio.wait_for(self._channels_open(), cfg.connect_timeout_s)
+            negotiated = await self._unless_ended(self._negotiate(pc, info.initiator),
+                                                  cfg.wait_peer_s + cfg.connect_timeout_s, "no other peer answered")
+        except SignalingClosed as exc:
+            raise ConnectionError(f"the signaling server went away before the call started ({exc.message})") from None
+        if not negotiated:
+            return
+        tasks = [self._spawn(self._signaling_loop(), "signaling")]
+        try:
+            if not await self._unless_ended(self._channels_open(), cfg.connect_timeout_s, "the connection did not open"):
+                return
             self.connected.set()
             self.dtls_cipher = dtls_cipher(pc)
             log.info("connected (DTLS %s)", self.dtls_cipher)
@@ -180,9 +246,8 @@ class CallPeer:
             epoch_ms = time.time() * 1000.0
             if self.sender is not None:
                 self._control.send(self.sender.hello(epoch_ms))
-                tasks.append(asyncio.create_task(self._send_loop(), name="call-send"))
-            tasks.append(asyncio.create_task(self._watch_loop(), name="call-watch"))
-            assert self._end is not None
+                tasks.append(self._spawn(self._send_loop(), "send"))
+            tasks.append(self._spawn(self._watch_loop(), "watch"))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._end.wait(), duration_s)
             self._finish("duration")
@@ -260,14 +325,19 @@ class CallPeer:
 
         @control.on("message")
         def _control(message: bytes | str) -> None:
-            try:
-                self._on_control(message)
-            except ValueError as exc:
-                log.warning("control message refused: %s", exc)
-                self.stats.add(control_bad=1)
+            self._receive_control(message)
 
         for channel in (driving, control):
             channel.on("close", lambda: self._finish("channel-closed") if self.connected.is_set() else None)
+
+    def _receive_control(self, message: bytes | str) -> None:
+        """One control message; one that does not parse (a foreign one included) is logged,
+        counted (`control_bad`) and dropped."""
+        try:
+            self._on_control(message)
+        except ValueError as exc:
+            log.warning("control message refused: %s", exc)
+            self.stats.add(control_bad=1)
 
     def _on_control(self, message: bytes | str) -> None:
         if isinstance(message, bytes):
@@ -281,8 +351,6 @@ class CallPeer:
             self.receiver.on_hello(parsed)
             if self.sender is not None:
                 self.sender.on_remote_hello(parsed.fps, parsed.frames_per_message)
-        elif isinstance(parsed, ViewStart):
-            self._views.start(parsed)
         elif isinstance(parsed, IntraRequest):
             if self.sender is not None:
                 self.sender.request_intra()
@@ -323,17 +391,17 @@ class CallPeer:
             if out.driving is not None:
                 self._send_driving(out.driving)
             if out.view is not None:  # AVIF takes 20-30 ms: not on the event loop
-                self._view_task = asyncio.ensure_future(self._encode_view(out.view))
+                self._view_task = self._spawn(self._encode_view(out.view), "view-encoder")
         self._flush_driving()
+        if self.stats.frames_captured == 0:
+            self._fail("source-failed", "the source gave no frame")
         self._finish("source-ended")
 
     async def _encode_view(self, view: ViewCandidate) -> None:
+        """Encode a source view off the event loop; an error ends the call (`_spawn`): without
+        views the other side can show nothing."""
         assert self.sender is not None
-        try:
-            data: bytes | None = await asyncio.get_running_loop().run_in_executor(None, self.sender.encode_view, view)
-        except Exception as exc:  # noqa: BLE001 - a view that cannot be encoded is skipped, the call goes on
-            log.warning("source view encoding failed: %s", exc)
-            data = None
+        data = await asyncio.get_running_loop().run_in_executor(None, self.sender.encode_view, view)
         self.sender.add_encoded_view(view, data)
 
     def _flush_driving(self) -> None:
@@ -349,7 +417,7 @@ class CallPeer:
             await asyncio.sleep(min(cfg.stats_interval_s, 0.5))
             self._update_transport()
             if self.receiver.error is not None:
-                self._finish("renderer-failed")
+                self._fail("renderer-failed", self.receiver.error)
             silent = time.monotonic() - self._last_driving
             if self.receiver.hello is not None and silent > cfg.silence_timeout_s:
                 log.warning("no driving packet for %.1f s: the other peer is gone", silent)
@@ -364,7 +432,7 @@ class CallPeer:
         self.stats.sctp = self.transport.as_dict()
 
     def _finish(self, reason: str) -> None:
-        if self._end is not None and not self._end.is_set():
+        if not self._end.is_set():
             self._reason = reason
             self._end.set()
 
@@ -378,22 +446,34 @@ class CallPeer:
                 self._send_control(encode_control(Bye(reason=self._reason)))
                 await asyncio.sleep(0.05)
         self.stats_at_end = self.stats.snapshot()
-        await asyncio.get_running_loop().run_in_executor(None, self.receiver.close)
+        # every step is bounded (2.6 s in all, bye included): a dead partner or server never holds the exit
+        loop = asyncio.get_running_loop()
+        steps: list[Awaitable[object]] = [loop.run_in_executor(None, self.receiver.close, 1.5)]
         if self._pc is not None:
-            await self._pc.close()
+            steps.append(self._pc.close())
         client = getattr(self, "_client", None)
         if client is not None:
-            with contextlib.suppress(Exception):
-                await client.close()
+            steps.append(client.close())
+        await _bounded(asyncio.gather(*steps), 2.0, "closing the connection")
         pool = getattr(self, "_pool", None)
         if pool is not None:
             tracker = getattr(self, "_tracker", None)
             if tracker is not None:
-                await asyncio.get_running_loop().run_in_executor(pool, tracker.close)
+                await _bounded(loop.run_in_executor(pool, tracker.close), 0.5, "closing the tracker")
             pool.shutdown(wait=False)
 
 
-def _proxy_for(url: str) -> None | bool:
+async def _bounded(aw: Awaitable[object], timeout_s: float, what: str) -> None:
+    """Await `aw` for at most `timeout_s`; a timeout or an error is logged, not raised (cleanup)."""
+    try:
+        await asyncio.wait_for(aw, timeout_s)
+    except TimeoutError:
+        log.warning("%s took over %.1f s: left behind", what, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever one step raises
+        log.warning("%s failed: %s", what, exc)
+
+
+def _proxy_for(url: str) -> Literal[True] | None:
     """Connect directly to a loopback signaling server; honour proxy settings otherwise."""
     host = urlparse(url).hostname or ""
     return None if host in ("127.0.0.1", "localhost", "::1") else True

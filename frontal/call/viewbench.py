@@ -18,11 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
+from codec.atomic import atomic_write
+from codec.fields import DrivingRecord
 from codec.images import decode_view, encode_view
+from receiver.render import NeuralFrameRenderer
+from sender.live import SenderConfig
+from sender.tracker import track_video
+from sender.video import default_video
+from sender.views import ViewSelector
 
 QUALITIES = (20, 30, 40, 50, 60, 70, 80, 90, 95)
 
@@ -51,14 +59,9 @@ def render_comparison(video: Path, qualities: list[int], fmt: str = "webp", fram
                       model: str | None = None) -> dict[str, object]:
     """Renders with source views compressed at each quality; PSNR against the uncompressed views'
     render and against the first quality's render (see the module docstring)."""
-    import time
 
-    import torch
+    import torch  # noqa: PLC0415 (torch costs ~2 s at start-up; only --render needs it)
 
-    from receiver.render import NeuralFrameRenderer
-    from sender.live import SenderConfig
-    from sender.tracker import track_video
-    from sender.views import ViewSelector
 
     torch.set_num_threads(1)
     tracked = [t for t in track_video(video, fps=15) if t.face_found]
@@ -74,7 +77,6 @@ def render_comparison(video: Path, qualities: list[int], fmt: str = "webp", fram
         r = NeuralFrameRenderer(model)
         for img, v in zip(images, views):
             r.add_source(img, v.sup)
-        from codec.fields import DrivingRecord
         return [r.render(DrivingRecord(sup=t.sup)) for t in picks]
 
     t0 = time.perf_counter()
@@ -114,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="renderer model (default: the registry's default)")
     p.add_argument("--json", type=Path, help="--render: write the results here")
     args = p.parse_args(argv)
-    from sender.tracker import track_video
-    from sender.video import default_video
 
     video = args.video or default_video()
     if args.render:
@@ -133,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['render_psnr_vs_driving_frame_db']} dB")
         print(json.dumps({k: v for k, v in result.items() if k != "qualities"}))
         if args.json is not None:
-            from codec.atomic import atomic_write
 
             atomic_write(args.json, json.dumps(result, indent=2).encode())
         return 0

@@ -10,16 +10,17 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from frontal.eval.clips import crop_resize, read_video
 from frontal.eval.errors import EvalError
+from frontal.eval.metrics import ALL_METRICS, measure
 
 log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from frontal.eval.metrics import ALL_METRICS
 
     p = argparse.ArgumentParser(prog="python -m frontal.eval", description="Quality metrics: REF vs DIST.")
     p.add_argument("ref", type=Path)
@@ -34,8 +35,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> dict[str, object]:
-    from frontal.eval.clips import crop_resize, read_video
-    from frontal.eval.metrics import measure
 
     ref, fps = read_video(args.ref, max_frames=args.max_frames)
     dist, _ = read_video(args.dist, max_frames=args.max_frames)

@@ -27,14 +27,19 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence, get_args
+from typing import Any, Literal, get_args
 
+import av
 import numpy as np
+from tqdm import tqdm
 
+from frontal.eval.clips import crop_resize, default_face_clip, read_video
 from frontal.eval.errors import EvalError, MetricUnavailableError
 from frontal.eval.ffmpeg import has_encoder, raw_input_args, run_ffmpeg
+from frontal.eval.fidelity import psnr, ssim
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +171,6 @@ def payload_bytes(packet: bytes, annex_b: bool) -> int:
 
 
 def _read_packets(path: Path, codec: Codec) -> tuple[list[bytes], list[bool]]:
-    import av
 
     packets: list[bytes] = []
     keyframes: list[bool] = []
@@ -183,7 +187,6 @@ def _read_packets(path: Path, codec: Codec) -> tuple[list[bytes], list[bool]]:
 
 def _decoder(codec: Codec) -> Any:
     """A fresh single-threaded PyAV decoder (no headers needed: they are in-band)."""
-    import av
 
     ctx = av.CodecContext.create(SPECS[codec].decoder, "r")
     ctx.thread_count = 1
@@ -195,7 +198,6 @@ def _decode_by_index(bitstream: Bitstream, feed: np.ndarray) -> dict[int, np.nda
 
     Each packet carries its index as pts, so frames map back even if the decoder delays output.
     """
-    import av
 
     ctx = _decoder(bitstream.codec)
     out: dict[int, np.ndarray] = {}
@@ -404,7 +406,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> tuple[np.ndarray, float]:
-    from frontal.eval.clips import crop_resize, default_face_clip, read_video
 
     if args.video is None:
         return default_face_clip(size=args.size, fps=args.fps, max_frames=args.max_frames)
@@ -413,7 +414,6 @@ def _load(args: argparse.Namespace) -> tuple[np.ndarray, float]:
 
 
 def _row(ref: np.ndarray, r: ClassicalResult) -> dict[str, object]:
-    from frontal.eval.fidelity import psnr, ssim
 
     return {
         "codec": r.codec,
@@ -429,7 +429,6 @@ def _row(ref: np.ndarray, r: ClassicalResult) -> dict[str, object]:
 
 
 def _run(args: argparse.Namespace, frames: np.ndarray, fps: float) -> dict[str, object]:
-    from tqdm import tqdm
 
     rows: list[dict[str, object]] = []
     jobs = [(codec, keyint) for codec in args.codec for keyint in args.keyint]

@@ -5,7 +5,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
+from PIL import Image
+
+from sender.video import default_video
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,6 @@ def read_video(path: Path, fps: float | None = None, max_frames: int | None = No
     Resampling picks the nearest source frame for each output time (30 -> 15 FPS keeps every other
     frame). Returns (frames, fps).
     """
-    import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -51,7 +54,6 @@ def read_video(path: Path, fps: float | None = None, max_frames: int | None = No
 
 def crop_resize(frames: np.ndarray, box: CropBox | None, size: int = 256) -> np.ndarray:
     """Crop a square (centre square if `box` is None) and resize to size x size (bicubic)."""
-    from PIL import Image
 
     _validate_video(frames)
     h, w = frames.shape[1:3]
@@ -66,7 +68,6 @@ def crop_resize(frames: np.ndarray, box: CropBox | None, size: int = 256) -> np.
 
 def default_face_clip(size: int = 256, fps: float = 15.0, max_frames: int | None = None) -> tuple[np.ndarray, float]:
     """The embedded carphone clip as a face tube [T,size,size,3] at `fps` (60 frames at 15 FPS)."""
-    from sender.video import default_video
 
     frames, out_fps = read_video(default_video(), fps=fps, max_frames=max_frames)
     return crop_resize(frames, CARPHONE_FACE, size), out_fps

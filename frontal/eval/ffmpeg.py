@@ -4,20 +4,18 @@ from __future__ import annotations
 import functools
 import logging
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from frontal.eval.errors import FfmpegError, MetricUnavailableError
+import imageio_ffmpeg
+
+from frontal.eval.errors import FfmpegError
 
 log = logging.getLogger(__name__)
 
 
 def ffmpeg_exe() -> str:
     """Path of imageio-ffmpeg's ffmpeg (never the system one, so results do not depend on the host)."""
-    try:
-        import imageio_ffmpeg
-    except ImportError as exc:
-        raise MetricUnavailableError("imageio-ffmpeg is not installed: run `make setup`") from exc
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 

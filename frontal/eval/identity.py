@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dlib
 import numpy as np
 
 from frontal.eval.errors import MetricUnavailableError
@@ -60,10 +61,6 @@ class FaceIdentity:
     """dlib detector + 5-point shape predictor + 128-d descriptor network, loaded once."""
 
     def __init__(self, upsample: int = 0, fallback: bool = True) -> None:
-        try:
-            import dlib
-        except ImportError as exc:
-            raise MetricUnavailableError("dlib is not installed: run `make setup`") from exc
         self._dlib: Any = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(str(model_path(SHAPE_MODEL)))

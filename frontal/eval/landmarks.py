@@ -10,9 +10,10 @@ tracking state from the previous frame.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class FaceMeshLandmarker:
 
     def __init__(self, static_image_mode: bool = True, min_detection_confidence: float = 0.5) -> None:
         try:
-            from mediapipe.python.solutions import face_mesh
+            from mediapipe.python.solutions import face_mesh  # noqa: PLC0415 (mediapipe costs ~1 s at start-up; loaded when a landmarker is made)
         except ImportError as exc:
             raise MetricUnavailableError("mediapipe is not installed: run `make setup`") from exc
         self._mesh: Any = face_mesh.FaceMesh(

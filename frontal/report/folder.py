@@ -6,26 +6,28 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from codec.atomic import atomic_write
+from frontal.report.html import render_html
+from frontal.report.plots import write_plots
+
 log = logging.getLogger(__name__)
 
 
 def write_report(doc: dict[str, Any], folder: Path) -> dict[str, str]:
     """Write plots, `index.html` and `report.json` into `folder` (which holds the videos already).
     Files are written atomically; returns {what: path}."""
-    from codec.container import write_atomic
-    from frontal.report.html import render_html
-    from frontal.report.plots import write_plots
 
     folder.mkdir(parents=True, exist_ok=True)
     plots = write_plots(doc["comparison"], folder)
     doc["report"] = {"plots": plots, "html": "index.html"}
-    write_atomic(folder / "report.json", (json.dumps(doc, indent=1, allow_nan=False, default=_json_default) + "\n").encode())
-    write_atomic(folder / "index.html", render_html(doc, plots).encode())
+    atomic_write(folder / "report.json", (json.dumps(doc, indent=1, allow_nan=False, default=_json_default) + "\n").encode())
+    atomic_write(folder / "index.html", render_html(doc, plots).encode())
     return {"json": str(folder / "report.json"), "html": str(folder / "index.html"), **{k: str(folder / v) for k, v in plots.items()}}
 
 
 def _json_default(obj: Any) -> Any:
-    import numpy as np
 
     if isinstance(obj, np.generic):
         return obj.item()

@@ -1,36 +1,43 @@
 """Frontal's side of the comparison: honest bits, the render, and hold-and-resync under loss.
 
-Bits: every driving packet (payload + 9-byte header/CRC) plus the source views as the call and
-`frontal encode` send them (WebP quality 80, `codec.images.encode_view`). Two rates are reported:
-over the clip's own duration, and amortised over a call of `call_seconds` (the views are sent once
-per call; the packet rate is taken as the clip's). Transport overhead is counted for no codec.
+Bits: every driving packet (payload + 9-byte header/CRC) plus the source views
+(`frontal.views_live.SourcePlan.view_bytes`): with live views, every view message byte the call's
+budget released within the clip (AVIF q35 images, view headers, a view still on its way included);
+with the oracle, the chosen views as a recorded file stores them (WebP q80). Two rates are
+reported: over the clip's own duration, and amortised over a call of `call_seconds` (the packet
+rate is taken as the clip's). Transport overhead is counted for no codec.
+
+Source views: frame t is rendered from the views the receiver holds at t (`SourcedRenderer`);
+before the first one arrives the receiver has nothing to show, and the frame is black (scored as
+such).
 
 Loss: driving packets are dropped with the same seeded pattern as the classical decoder's
 (`loss_mask`). The receiver holds the last decoded pose while `StreamDecoder` raises
 `MissingReference` and resyncs at the next intra frame (one per second); no intra requests are
 modelled (the classical side gets no keyframe requests either). Source views travel on a reliable
-channel and are assumed delivered. Before any pose is decoded the frame is mid-grey, as for the
-classical decoder.
+channel and are assumed delivered. Before any pose is decoded (with a view there) the frame is
+mid-grey, as for the classical decoder.
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
-from codec.images import encode_view
 from codec.stream import EncodedFrame, StreamDecoder, StreamEncoder
 from codec.tables import Tables
+from frontal.views_live import SourcedRenderer
 
 log = logging.getLogger(__name__)
 
-VIEW_FORMAT = "webp"
-VIEW_QUALITY = 80
+NO_POSE = 128  # mid-grey: a view is there but no pose decoded yet (as the classical decoder's)
+NO_VIEW = 0  # black: no source view yet, the receiver has nothing to show
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,6 @@ class FrontalRate:
         }
 
 
-def view_bytes(images: Iterable[np.ndarray]) -> tuple[int, ...]:
-    """Bytes of each source view compressed as a recorded file stores it (WebP q80)."""
-    return tuple(len(encode_view(img)) for img in images)
-
-
 def encode_stream(records: Sequence[DrivingRecord], fields: FieldSet, tables: Tables, mode: str, fps: float) -> list[EncodedFrame]:
     """Code a clip's records into driving packets (one intra frame per second)."""
     enc = StreamEncoder(fields, tables, mode=mode, fps=fps)
@@ -139,46 +141,55 @@ def decode_held(packets: Sequence[bytes], fields: FieldSet, tables: Tables, lost
 @dataclass(frozen=True, eq=False)
 class Rendered:
     frames: np.ndarray  # [T,256,256,3] uint8
-    render_ms: np.ndarray  # [T] wall ms of each Renderer.render call
+    render_ms: np.ndarray  # [<=T] wall ms of each Renderer.render call (frames with a view)
 
 
-def render_stream(renderer: Any, held: HeldStream, progress: Any = None) -> Rendered:
-    """Render every freshly decoded record; held frames repeat the frame they hold (no render)."""
+def render_stream(source: SourcedRenderer, held: HeldStream, progress: Any = None) -> Rendered:
+    """Render every freshly decoded record from the views held at its frame; held frames repeat
+    the frame they hold (no render); frames before the first view are black."""
     n = len(held.shown)
-    frames = np.full((n, 256, 256, 3), 128, dtype=np.uint8)
+    frames = np.full((n, 256, 256, 3), NO_POSE, dtype=np.uint8)
     times: list[float] = []
     for i in range(n):
         d = held.decoded[i]
         if d is not None:
-            r = d.record
             t0 = time.perf_counter()
-            frames[i] = renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr)
-            times.append((time.perf_counter() - t0) * 1000.0)
+            image = source.render(i, d.record)
+            if image is None:
+                frames[i] = NO_VIEW
+            else:
+                frames[i] = image
+                times.append((time.perf_counter() - t0) * 1000.0)
         elif held.shown[i] >= 0:
             frames[i] = frames[held.shown[i]]
+        elif source.plan.count_at(i) == 0:
+            frames[i] = NO_VIEW
         if progress is not None:
             progress.update(1)
     return Rendered(frames, np.asarray(times, dtype=np.float64))
 
 
 def held_frames(lossless: HeldStream, rendered: np.ndarray, lossy: HeldStream,
-                renderer: Any = None) -> tuple[np.ndarray, int]:
+                source: SourcedRenderer | None = None) -> tuple[np.ndarray, int]:
     """The frames a receiver shows under loss. Where the pose shown was decoded to the same values
     as without loss (the coder is closed loop, so after a resync it is) the lossless render is
-    reused; otherwise it is rendered anew with `renderer`. Returns (frames, re-rendered count)."""
-    frames = np.full_like(rendered, 128)
+    reused; otherwise it is rendered anew by `source` (from the views held at that pose's frame).
+    Returns (frames, re-rendered count)."""
+    frames = np.full_like(rendered, NO_POSE)
     fresh: dict[int, np.ndarray] = {}
     for i, j in enumerate(lossy.shown):
         if j < 0:
+            if source is not None and source.plan.count_at(i) == 0:
+                frames[i] = NO_VIEW
             continue
         a, b = lossy.decoded[j], lossless.decoded[j]
         if b is not None and np.array_equal(a.q, b.q):
             frames[i] = rendered[j]
             continue
-        if renderer is None:
+        if source is None:
             raise ValueError(f"frame {j} decoded differently under loss and no renderer was given")
         if j not in fresh:
-            r = a.record
-            fresh[int(j)] = renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr)
+            image = source.render(int(j), a.record)
+            fresh[int(j)] = np.full_like(rendered[0], NO_VIEW) if image is None else image
         frames[i] = fresh[int(j)]
     return frames, len(fresh)

@@ -15,10 +15,10 @@ KEYINT_TEXT = {"1s": "keyframe 1/s", "clip": "1 keyframe/clip"}
 
 
 def _figure() -> Any:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 (matplotlib costs ~0.7 s at start-up; loaded when a plot is drawn)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (matplotlib costs ~0.7 s at start-up; loaded when a plot is drawn)
 
     return plt
 
@@ -48,7 +48,7 @@ def rd_plot(summary: dict[str, Any], key: str, path: Path) -> bool:
     fq = f["quality"].get(key)
     if fq is not None:
         r = f["rates"][f["primary_mode"]]
-        tag = "" if f["trained"] else ", untrained"
+        tag = f", {f['view_choice']} views" + ("" if f["trained"] else ", untrained")
         ax.plot([r["kbps_call"]], [fq], "*", color="red", ms=15, label=f"Frontal {f['primary_mode']}{tag} ({summary['call_seconds']:g}-s call)")
         ax.plot([r["kbps_clip"]], [fq], "*", color="red", mfc="none", ms=15, label=f"Frontal {f['primary_mode']}{tag} (views over the clip)")
         for m, rr in f["rates"].items():
@@ -90,7 +90,8 @@ def loss_plot(summary: dict[str, Any], key: str, path: Path) -> bool:
         ax.plot(xs, ys, KEYINT_STYLE.get(c["keyint"], ":"), color=COLORS.get(c["codec"], "grey"), marker="o",
                 label=f"{c['codec']} ({KEYINT_TEXT.get(c['keyint'], c['keyint'])}), {c['matched_kbps']:.1f} kbps")
     xs, ys = curve(f["quality"].get(key), f["loss"])
-    ax.plot(xs, ys, "-", color="red", marker="*", ms=12, label=f"Frontal (hold and resync){'' if f['trained'] else ', untrained'}")
+    ax.plot(xs, ys, "-", color="red", marker="*", ms=12,
+            label=f"Frontal (hold and resync, {f['view_choice']} views){'' if f['trained'] else ', untrained'}")
     ax.set_xlabel("packet loss, % (independent, same seeded pattern for every codec)")
     ax.set_ylabel(SCORE_LABELS.get(key, key))
     ax.set_title(f"{SCORE_LABELS.get(key, key)} under packet loss at Frontal's bitrate", fontsize=9)

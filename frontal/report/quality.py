@@ -4,17 +4,20 @@ A report scores dozens of outputs (every classical encode, Frontal's render, the
 against the same input tube. dlib's detector/descriptor and FaceMesh are deterministic per image
 (FaceMesh runs in static-image mode), so `Scorer` memoises them by image content: the reference
 side is computed once per clip, and repeated output frames (a frozen picture under loss) once.
-The numbers are exactly those of `frontal.eval.metrics.measure`.
+The numbers are exactly those of `frontal.eval.metrics.measure`, plus expression fidelity
+(`expr`: `frontal.eval.expression`, from the same memoised FaceMesh points).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from frontal.eval.expression import ExpressionScores, ExpressionSignals, expression_fidelity, expression_signals
 from frontal.eval.metrics import ALL_METRICS, FaceIdentity, FaceMeshLandmarker, measure
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,9 @@ SCORE_KEYS: dict[str, bool] = {  # key -> higher is better
     "vmaf": True,
     "nme": False,
     "identity_dist": False,
+    "expr_mouth": True,
+    "expr_eyes": True,
+    "expr_brows": True,
 }
 SCORE_LABELS: dict[str, str] = {
     "psnr": "PSNR (dB, RGB)",
@@ -35,15 +41,19 @@ SCORE_LABELS: dict[str, str] = {
     "vmaf": "VMAF (vmaf_v0.6.1)",
     "nme": "landmark NME (FaceMesh, lower is better)",
     "identity_dist": "identity distance (dlib, lower is better)",
+    "expr_mouth": "mouth opening, Pearson r with the input (FaceMesh)",
+    "expr_eyes": "eye opening, Pearson r with the input (FaceMesh)",
+    "expr_brows": "brow raise, Pearson r with the input (FaceMesh)",
 }
+REPORT_METRICS = (*ALL_METRICS, "expr")  # `expr`: expr_mouth, expr_eyes, expr_brows (docs/metrics.md)
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
     """`psnr,vmaf` -> ("psnr", "vmaf"); `all` -> every metric. Raises ValueError on unknown names."""
-    names = ALL_METRICS if text.strip() == "all" else tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in names if m not in ALL_METRICS]
+    names = REPORT_METRICS if text.strip() == "all" else tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in names if m not in REPORT_METRICS]
     if unknown or not names:
-        raise ValueError(f"unknown metric(s) {unknown or text!r}; choose from {', '.join(ALL_METRICS)} or 'all'")
+        raise ValueError(f"unknown metric(s) {unknown or text!r}; choose from {', '.join(REPORT_METRICS)} or 'all'")
     return tuple(names)
 
 
@@ -86,14 +96,35 @@ class _MemoMesh(FaceMeshLandmarker):
         return self._points[key]
 
 
+class _FaceModels:
+    """The memoised face models, made when a metric first needs them; shared by a `Scorer` and
+    its `tail`s, closed by the scorer that made them."""
+
+    def __init__(self) -> None:
+        self.identity: _MemoIdentity | None = None
+        self.mesh: _MemoMesh | None = None
+
+    def need(self, metrics: Sequence[str]) -> None:
+        if "identity" in metrics and self.identity is None:
+            self.identity = _MemoIdentity()
+        if ("nme" in metrics or "expr" in metrics) and self.mesh is None:
+            self.mesh = _MemoMesh()
+
+    def close(self) -> None:
+        if self.mesh is not None:
+            self.mesh.close()
+            self.mesh = None
+
+
 class Scorer:
     """Scores outputs `[T,H,W,3]` uint8 against one reference tube. Close it (or use `with`)."""
 
-    def __init__(self, ref: np.ndarray, fps: float) -> None:
+    def __init__(self, ref: np.ndarray, fps: float, models: _FaceModels | None = None) -> None:
         self.ref = ref
         self.fps = fps
-        self._identity: _MemoIdentity | None = None
-        self._mesh: _MemoMesh | None = None
+        self._owner = models is None
+        self._models = models if models is not None else _FaceModels()
+        self._ref_signals: ExpressionSignals | None = None
 
     def __enter__(self) -> Scorer:
         return self
@@ -102,16 +133,35 @@ class Scorer:
         self.close()
 
     def close(self) -> None:
-        if self._mesh is not None:
-            self._mesh.close()
-            self._mesh = None
+        if self._owner:
+            self._models.close()
+
+    def tail(self, start: int) -> Scorer:
+        """A scorer of the reference's frames `start:` sharing this one's face models (and their
+        memory), for a figure over part of a clip; score it with the output's frames `start:`."""
+        if not 0 <= start < len(self.ref):
+            raise ValueError(f"start {start} is outside the {len(self.ref)} frames")
+        return Scorer(self.ref[start:], self.fps, self._models)
 
     def score(self, dist: np.ndarray, metrics: Sequence[str]) -> dict[str, float | int | None]:
-        """`QualityReport.summary()` of `dist` with NaN as None (JSON-ready)."""
-        if "identity" in metrics and self._identity is None:
-            self._identity = _MemoIdentity()
-        if "nme" in metrics and self._mesh is None:
-            self._mesh = _MemoMesh()
-        report = measure(self.ref, dist, metrics=tuple(metrics), fps=self.fps,
-                         identity_model=self._identity, landmarker=self._mesh)
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in report.summary().items()}
+        """`QualityReport.summary()` of `dist` (and `ExpressionScores.summary()` with `expr`),
+        NaN as None (JSON-ready)."""
+        self._models.need(metrics)
+        report = measure(self.ref, dist, metrics=tuple(m for m in metrics if m != "expr"), fps=self.fps,
+                         identity_model=self._models.identity, landmarker=self._models.mesh)
+        out: dict[str, float | int] = dict(report.summary())
+        if "expr" in metrics:
+            out.update(self.expression(dist).summary())
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
+
+    def expression(self, dist: np.ndarray) -> ExpressionScores:
+        """Expression fidelity of `dist` against the reference."""
+        self._models.need(("expr",))
+        mesh = self._models.mesh
+        if mesh is None:  # made by need()
+            raise RuntimeError("FaceMesh was not made")
+        if self._ref_signals is None:
+            self._ref_signals = expression_signals([mesh.landmarks(f) for f in self.ref])
+        if len(dist) != len(self.ref):
+            raise ValueError(f"output has {len(dist)} frames, the reference {len(self.ref)}")
+        return expression_fidelity(self._ref_signals, expression_signals([mesh.landmarks(f) for f in dist]))

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,13 @@ def mean_scores(rows: Sequence[dict[str, Any]], weights: Sequence[float]) -> dic
     return out
 
 
-def _wmean(values: Sequence[float], weights: Sequence[float]) -> float:
-    return float(np.average(np.asarray(values, dtype=np.float64), weights=np.asarray(weights, dtype=np.float64)))
+def _wmean(values: Sequence[float | None], weights: Sequence[float]) -> float:
+    """Weighted mean, None values left out (NaN if none is left)."""
+    pairs = [(v, w) for v, w in zip(values, weights) if v is not None]
+    if not pairs:
+        return float("nan")
+    return float(np.average(np.asarray([v for v, _ in pairs], dtype=np.float64),
+                            weights=np.asarray([w for _, w in pairs], dtype=np.float64)))
 
 
 def summarize(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -28,9 +34,18 @@ def summarize(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
     w = [c["frames"] for c in comparisons]
     fr = [c["frontal"] for c in comparisons]
     modes = list(fr[0]["rates"])
+    after_w = [f["frames_after_first_view"] for f in fr]
+    choices = sorted({f["view_choice"] for f in fr})
     frontal = {
         "clips": len(comparisons),
         "frames": int(sum(w)),
+        "view_choice": choices[0] if len(choices) == 1 else "+".join(choices),
+        "views_mean": float(np.mean([len(f["views"]) for f in fr])),
+        "view_format": fr[0]["view_format"],
+        "view_kbps": fr[0]["view_schedule"]["view_kbps"],
+        "view_burst_bytes": fr[0]["view_schedule"]["burst_bytes"],
+        "frames_after_first_view": int(sum(after_w)),
+        "clips_without_view": int(sum(f["first_view_frame"] is None for f in fr)),
         "model": fr[0]["model"],
         "trained": all(f["trained"] for f in fr),
         "fields": fr[0]["fields"],
@@ -40,9 +55,12 @@ def summarize(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "view_bytes_mean": float(np.mean([sum(f["rates"][modes[0]]["view_bytes"]) for f in fr])),
         "render_ms_median": _wmean([f["render_ms_median"] for f in fr], w),
         "quality": mean_scores([f["quality"] for f in fr], w),
+        "quality_after_first_view": mean_scores([f["quality_after_first_view"] or {} for f in fr], after_w),
         "loss": _loss_means([f["loss"] for f in fr], w),
     }
-    frontal["render_fps"] = 1000.0 / frontal["render_ms_median"]
+    if np.isnan(frontal["render_ms_median"]):  # no clip had a view to render from
+        frontal["render_ms_median"] = None
+    frontal["render_fps"] = None if frontal["render_ms_median"] is None else 1000.0 / frontal["render_ms_median"]
     frontal["floor"] = {k: _wmean([f["floor"][k] for f in fr], w) for k in ("kbps_call", "kbps_clip", "packet_kbps", "header_kbps")}
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], float]]] = defaultdict(list)
     for c, wt in zip(comparisons, w):
@@ -99,28 +117,53 @@ def _setting_summary(codec: str, keyint: str, items: list[tuple[dict[str, Any], 
 
 
 _COLS = (("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("msssim", "MS-SSIM", "{:.3f}"), ("vmaf", "VMAF", "{:.1f}"),
-         ("nme", "NME", "{:.3f}"), ("identity_dist", "identity", "{:.3f}"))
+         ("nme", "NME", "{:.3f}"), ("identity_dist", "identity", "{:.3f}"),
+         ("expr_mouth", "mouth r", "{:.2f}"), ("expr_eyes", "eyes r", "{:.2f}"), ("expr_brows", "brows r", "{:.2f}"))
 
 
 def _fmt(v: float | None, spec: str) -> str:
-    return "–" if v is None else spec.format(v)
+    return "–" if v is None or np.isnan(v) else spec.format(v)
+
+
+def frontal_label(f: dict[str, Any], mode: str) -> str:
+    """"Frontal (predictive, live views)": the mode, which view choice, untrained if so."""
+    return f"Frontal ({mode}, {f['view_choice']} views{'' if f['trained'] else ', untrained'})"
+
+
+def views_sentence(summary: dict[str, Any]) -> str:
+    """How the source views were chosen and counted, in a sentence or three (plain text)."""
+    f = summary["frontal"]
+    if f["view_choice"] == "oracle":
+        return (f"Source views: the ORACLE choice ({f['views_mean']:.1f} per clip, picked from the whole clip, future frames "
+                f"included: the most frontal one and the yaw extremes), there from the first frame; a call cannot do this. "
+                f"Their bytes are counted as {f['view_format']}.")
+    before = f["frames"] - f["frames_after_first_view"]
+    return (f"Source views: chosen live, as the call does (its online selector) and sent under the call's view budget "
+            f"({f['view_kbps']:g} kbps, {f['view_burst_bytes']} bytes of burst) as {f['view_format']}: "
+            f"{f['views_mean']:.1f} views arrived per clip ({f['view_bytes_mean'] / 1000:.1f} kB sent); each is used from the "
+            f"frame it arrives at. Before the first view the receiver has nothing to show: those {before} frames are black "
+            f"and scored as shown; the 'after 1st view' row scores the other {f['frames_after_first_view']}.")
 
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the headline table: Frontal and each codec at Frontal's bitrate."""
     f = summary["frontal"]
     losses = [r["loss"] for r in f["loss"]]
-    header = ["codec", "keyframes", "floor kbps", "kbps", *[c[1] for c in _COLS], "FPS (render/decode)", *[f"PSNR @{l:.0%} loss" for l in losses]]
+    header = ["codec", "keyframes", "floor kbps", "kbps", *[c[1] for c in _COLS], "FPS (render/decode)", *[f"PSNR @{loss:.0%} loss" for loss in losses]]
     rows = []
     p = f["primary_mode"]
     for m, r in f["rates"].items():
-        label = f"Frontal ({m}{'' if f['trained'] else ', untrained'})"
+        label = frontal_label(f, m)
         q = f["quality"]
         kb = f"{r['kbps_call']:.2f} (clip {r['kbps_clip']:.1f})"
         rows.append([label, "intra 1/s", f"{r['kbps_call']:.2f}", kb, *[_fmt(q.get(k), s) for k, _, s in _COLS],
-                     f"{f['render_fps']:.1f}", *[_fmt(x["quality"].get("psnr"), "{:.2f}") for x in f["loss"]]] if m == p else
+                     _fmt(f["render_fps"], "{:.1f}"), *[_fmt(x["quality"].get("psnr"), "{:.2f}") for x in f["loss"]]] if m == p else
                     [label, "intra 1/s", f"{r['kbps_call']:.2f}", kb, *["same pictures" if i == 0 else "" for i in range(len(_COLS))], "",
                      *["" for _ in losses]])
+        if m == p and f["view_choice"] != "oracle":
+            qa = f["quality_after_first_view"]
+            rows.append([f"{label} after 1st view ({f['frames_after_first_view']}/{f['frames']} frames)", "", "", "",
+                         *[_fmt(qa.get(k), s) for k, _, s in _COLS], "", *["" for _ in losses]])
     for c in summary["classical"]:
         q = c["matched_quality"]
         kb = f"{c['matched_kbps']:.2f}" + ("" if c["matched_reachable"] == c["clips"] else f" ({c['clips'] - c['matched_reachable']} at floor)")

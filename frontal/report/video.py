@@ -1,17 +1,19 @@
 """The side-by-side video: input | Frontal | each classical codec, each tile labelled."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+import cv2
 import numpy as np
+
+from receiver.videoout import write_mp4
 
 LABEL_HEIGHT = 24
 
 
 def labelled(frames: np.ndarray, text: str) -> np.ndarray:
     """Frames [T,H,W,3] with a black caption bar of LABEL_HEIGHT px underneath."""
-    import cv2
 
     t, h, w, _ = frames.shape
     bar = np.zeros((LABEL_HEIGHT, w, 3), dtype=np.uint8)
@@ -24,7 +26,6 @@ def labelled(frames: np.ndarray, text: str) -> np.ndarray:
 
 def write_side_by_side(path: Path, tiles: Sequence[tuple[str, np.ndarray]], fps: float) -> int:
     """Write labelled tiles (each [T,H,W,3], same shape) left to right as an H.264 mp4."""
-    from receiver.videoout import write_mp4
 
     panels = [labelled(frames, label) for label, frames in tiles]
     n = min(len(p) for p in panels)

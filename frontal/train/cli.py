@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
-from frontal.train.data import Augment
+import torch
+
+from frontal.train.data import Augment, DataError
+from frontal.train.evaluate import main
+from frontal.train.state import StateError
+from frontal.train.trainer import TrainConfig, Trainer
+from models.checkpoint import CheckpointError
+from models.generator import with_render_options
+from models.registry import get_config, model_names
 
 if TYPE_CHECKING:
     from models.generator import ModelConfig
@@ -54,8 +64,6 @@ def _train_parser() -> argparse.ArgumentParser:
 def model_config(name: str, view_temperature: float = 0.0, pixel_path: bool = False) -> ModelConfig:
     """The registry's config of `name`, with per-frame view selection at `view_temperature` (> 0)
     and the pixel path (`pixel_path`) when asked for."""
-    from models.generator import with_render_options
-    from models.registry import get_config
 
     cfg = get_config(name)
     if not view_temperature and not pixel_path:
@@ -69,7 +77,6 @@ def model_config(name: str, view_temperature: float = 0.0, pixel_path: bool = Fa
 
 
 def _sha256(path: str) -> str:
-    import hashlib
 
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -80,13 +87,7 @@ def _sha256(path: str) -> str:
 def main_train(argv: Sequence[str] | None = None) -> int:
     args = _train_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    import torch
 
-    from frontal.train.data import DataError
-    from frontal.train.state import StateError
-    from frontal.train.trainer import TrainConfig, Trainer
-    from models.checkpoint import CheckpointError
-    from models.registry import model_names
 
     if args.config not in model_names():
         print(f"frontal train: unknown model {args.config!r}; known: {', '.join(model_names())}", file=sys.stderr)
@@ -132,7 +133,6 @@ def main_train(argv: Sequence[str] | None = None) -> int:
 
 
 def main_evaluate(argv: Sequence[str] | None = None) -> int:
-    from frontal.train.evaluate import main
 
     return main(argv)
 

@@ -1,9 +1,19 @@
 """`frontal evaluate`: models compared on held-out identities, on the same frames.
 
-For each validation clip of a prepared folder, source views are chosen from the clip as at
-inference (`sender.views.select_views`: the most frontal frame with open eyes plus the yaw
-extremes, "extremes"; or the furthest-point variant, "furthest"); the driving frames are the other
-valid frames, evenly spaced (at most `--max-frames`). Each driving record is built from the clip:
+For each validation clip of a prepared folder, source views are chosen (`--views`):
+
+- `live` (default): as a call chooses and sends them (`frontal.views_live.schedule_views`: the
+  call's online selector over the clip's frames in order, its view coding and byte budget); a view
+  is used from the frame at which it would have arrived. Driving frames before the first arrival
+  have nothing to show: they are black and scored as such; each result also has the same figures
+  over the frames after the first view (`after_first_view`).
+- `oracle` (= `extremes`) and `furthest`: the whole-clip choice (`sender.views.select_views`: the
+  most frontal frame with open eyes plus the yaw extremes, or the furthest-point variant), future
+  frames included and there from the first frame: a reference a call cannot reach, labelled
+  "oracle" in the JSON (`view_choice`) and in the table.
+
+The driving frames are the valid frames other than the views' own, evenly spaced (at most
+`--max-frames`). Each driving record is built from the clip:
 the tracked 33 landmarks and, for models that use them, the model's own detector keypoints
 (+ Jacobians) and expression code run on the real frame, as a sender would. Every model renders
 the same frames through the receiver's `Renderer`; single-source models get the first (frontal)
@@ -22,26 +32,35 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from codec.atomic import atomic_write
 from frontal.dataset import DEFAULT_VAL_PERCENT, is_validation
+from frontal.eval.identity import FaceIdentity
+from frontal.eval.landmarks import FaceMeshLandmarker
 from frontal.eval.metrics import (
     ALL_METRICS,
     DEFAULT_YAW_EDGES,
     aggregate_by_bucket,
     measure,
 )
+from frontal.views_live import SourcedRenderer, SourcePlan, frames_of_arrays, schedule_views
+from models.frames import image_to_tensor
+from models.registry import build_untrained, get_config, model_names
+from receiver.renderer import Renderer
 from sender.views import eye_openness, select_views
 
 log = logging.getLogger(__name__)
 
-VIEW_METHODS = ("extremes", "furthest")
+VIEW_METHODS = ("live", "oracle", "extremes", "furthest")
+ORACLE_METHODS = {"oracle": "extremes", "extremes": "extremes", "furthest": "furthest"}  # -> select_views method
 
 
 class ModelSpec(NamedTuple):
@@ -73,7 +92,7 @@ class EvalSettings:
     clips: int | None = None  # the N clips with the largest yaw range (None: all)
     max_frames: int = 32
     n_views: int = 3
-    view_methods: tuple[str, ...] = VIEW_METHODS
+    view_methods: tuple[str, ...] = ("live",)
     metrics: tuple[str, ...] = ALL_METRICS
     yaw_edges: tuple[float, ...] = DEFAULT_YAW_EDGES
     val_percent: int = DEFAULT_VAL_PERCENT
@@ -90,6 +109,8 @@ class ClipFrames(NamedTuple):
     openness: np.ndarray  # [T]
     valid: np.ndarray  # [T]
     fps: float
+    landmarks: np.ndarray  # [T, 478, 3] normalised crop coordinates
+    pose: np.ndarray  # [T, 3] yaw, pitch, roll in radians
 
 
 def list_clips(folder: Path, settings: EvalSettings) -> list[tuple[Path, float]]:
@@ -113,38 +134,52 @@ def load_clip(path: Path) -> ClipFrames:
         found, marks, fps = z["face_found"].astype(bool), z["landmarks"].astype(np.float32), float(z["fps"])
     valid = found & np.isfinite(sup).all(axis=(1, 2)) & (np.abs(sup) <= 1.5).all(axis=(1, 2))
     openness = np.array([eye_openness(m) if v else 0.0 for m, v in zip(marks, valid)])
-    return ClipFrames(path.name.removesuffix(".npz"), crops, sup, np.degrees(pose[:, 0]), openness, valid, fps)
+    return ClipFrames(path.name.removesuffix(".npz"), crops, sup, np.degrees(pose[:, 0]), openness, valid, fps, marks, pose)
+
+
+def view_plan(clip: ClipFrames, method: str, n_views: int) -> SourcePlan:
+    """The clip's source views: `live` (the call's choice and budget) or an oracle method."""
+    if method == "live":
+        frames = frames_of_arrays(clip.crops, clip.landmarks, clip.sup, clip.pose, clip.valid)
+        return SourcePlan.live(schedule_views(frames, clip.fps))
+    if method not in ORACLE_METHODS:
+        raise ValueError(f"unknown view method {method!r}; choose from {', '.join(VIEW_METHODS)}")
+    views = select_views(np.radians(clip.yaw_deg), clip.openness, clip.valid, n=n_views, method=ORACLE_METHODS[method])
+    return SourcePlan.oracle(views, [clip.crops[v] for v in views], [clip.sup[v] for v in views])
+
+
+def driving_frames(clip: ClipFrames, views: Sequence[int], max_frames: int) -> np.ndarray:
+    """The valid frames other than the views', evenly spaced, at most `max_frames`."""
+    rest = np.setdiff1d(np.flatnonzero(clip.valid), views)
+    if len(rest) > max_frames:
+        rest = rest[np.round(np.linspace(0, len(rest) - 1, max_frames)).astype(int)]
+    return rest
 
 
 def choose_frames(clip: ClipFrames, method: str, n_views: int, max_frames: int) -> tuple[list[int], np.ndarray]:
     """(source view indices, driving frame indices) of one clip."""
-    views = select_views(np.radians(clip.yaw_deg), clip.openness, clip.valid, n=n_views, method=method)
-    rest = np.setdiff1d(np.flatnonzero(clip.valid), views)
-    if len(rest) > max_frames:
-        rest = rest[np.round(np.linspace(0, len(rest) - 1, max_frames)).astype(int)]
-    return views, rest
+    views = view_plan(clip, method, n_views).frames
+    return views, driving_frames(clip, views, max_frames)
 
 
 def build_renderer(spec: ModelSpec, device: str) -> Any:
-    from models.registry import build_untrained, get_config
-    from receiver.renderer import Renderer
 
     if spec.weights == "untrained":
         return Renderer(build_untrained(get_config(spec.name)), device=device, name=spec.label)
     return Renderer(spec.name, device=device, weights=spec.weights)
 
 
-def render_clip(renderer: Any, clip: ClipFrames, views: list[int], frames: np.ndarray) -> np.ndarray:
-    """The frames rendered from `views`, driven by the records built from the clip -> uint8 [n, H, W, 3]."""
-    from models.frames import image_to_tensor
+def render_clip(renderer: Any, clip: ClipFrames, plan: SourcePlan, frames: np.ndarray) -> np.ndarray:
+    """The frames rendered from the views the receiver holds at each (black before the first),
+    driven by the records built from the clip -> uint8 [n, H, W, 3]."""
 
     f = renderer.driving_fields
     renderer.reset()
-    limit = renderer.max_sources or len(views)
-    for v in views[:limit]:
-        renderer.add_source(clip.crops[v], sup=clip.sup[v] if f.n_sup else None)
-    out = np.empty((len(frames), *clip.crops.shape[1:]), np.uint8)
+    source = SourcedRenderer(renderer, plan)
+    out = np.zeros((len(frames), *clip.crops.shape[1:]), np.uint8)
     for i, t in enumerate(frames):
+        if not source.prepare(int(t)):
+            continue  # no view yet: nothing to show
         unsup = jac = expr = None
         if f.n_unsup:
             with torch.inference_mode():
@@ -162,11 +197,13 @@ class Accumulator:
 
     values: dict[str, list[float]] = field(default_factory=dict)
     yaw: list[float] = field(default_factory=list)
+    shown: list[bool] = field(default_factory=list)  # a view was there at the frame
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def add(self, report: Any, yaw: np.ndarray) -> None:
+    def add(self, report: Any, yaw: np.ndarray, shown: np.ndarray | None = None) -> None:
         self.yaw.extend(float(y) for y in yaw)
+        self.shown.extend(bool(x) for x in (np.ones(len(yaw), bool) if shown is None else shown))
         for name, arr in report.per_frame_arrays().items():
             self.values.setdefault(name, []).extend(float(x) for x in arr)
         for name in ("identity", "nme"):
@@ -177,12 +214,16 @@ class Accumulator:
 
     def summary(self, edges: Sequence[float]) -> dict[str, Any]:
         yaw = np.asarray(self.yaw)
-        res: dict[str, Any] = {"frames": len(self.yaw), "render_s": round(self.seconds, 2), **self.counts,
-                               "overall": {}, "buckets": {}}
+        shown = np.asarray(self.shown, dtype=bool)
+        res: dict[str, Any] = {"frames": len(self.yaw), "frames_after_first_view": int(shown.sum()),
+                               "render_s": round(self.seconds, 2), **self.counts,
+                               "overall": {}, "after_first_view": {}, "buckets": {}}
         for name, vals in self.values.items():
             v = np.asarray(vals, dtype=np.float64)
             ok = ~np.isnan(v)
             res["overall"][name] = {"mean": _num(v[ok].mean()) if ok.any() else None, "n": int(ok.sum())}
+            after = ok & shown
+            res["after_first_view"][name] = {"mean": _num(v[after].mean()) if after.any() else None, "n": int(after.sum())}
             res["buckets"][name] = [{"lo": b.lo, "hi": b.hi, "n": b.n, "mean": _num(b.mean)}
                                     for b in aggregate_by_bucket(v, yaw, edges)]
         return res
@@ -194,8 +235,6 @@ def _num(x: float) -> float | None:
 
 def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progress: bool = True) -> dict[str, Any]:
     """Run every model on the same clips and frames; returns the JSON-able results."""
-    from frontal.eval.identity import FaceIdentity
-    from frontal.eval.landmarks import FaceMeshLandmarker
 
     clips = list_clips(folder, settings)
     if not clips:
@@ -206,7 +245,6 @@ def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progr
     mesh = FaceMeshLandmarker() if "nme" in settings.metrics else None
     bar = None
     if progress:
-        from tqdm import tqdm
 
         bar = tqdm(total=len(clips) * len(specs) * len(settings.view_methods), desc="evaluate", mininterval=2.0)
     used = []
@@ -216,18 +254,22 @@ def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progr
             if clip.valid.sum() < settings.n_views + 1:
                 continue
             for method in settings.view_methods:
-                views, frames = choose_frames(clip, method, settings.n_views, settings.max_frames)
-                used.append({"clip": clip.name, "views": method, "source_frames": views,
+                plan = view_plan(clip, method, settings.n_views)
+                views = plan.frames
+                frames = driving_frames(clip, views, settings.max_frames)
+                shown = np.array([plan.count_at(int(t)) > 0 for t in frames], dtype=bool)
+                used.append({"clip": clip.name, "views": method, "view_choice": plan.choice, "source_frames": views,
                              "source_yaw_deg": [round(float(clip.yaw_deg[v]), 1) for v in views],
-                             "frames": len(frames)})
+                             "view_schedule": asdict(plan.report), "frames": len(frames),
+                             "frames_after_first_view": int(shown.sum())})
                 ref = clip.crops[frames]
                 for spec in specs:
                     t0 = time.perf_counter()
-                    dist = render_clip(renderers[spec.label], clip, views, frames)
+                    dist = render_clip(renderers[spec.label], clip, plan, frames)
                     a = acc[(spec.label, method)]
                     a.seconds += time.perf_counter() - t0
                     report = measure(ref, dist, settings.metrics, clip.fps, identity_model=ident, landmarker=mesh)
-                    a.add(report, clip.yaw_deg[frames])
+                    a.add(report, clip.yaw_deg[frames], shown)
                     if bar is not None:
                         bar.update(1)
     finally:
@@ -241,27 +283,40 @@ def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progr
                              "trained": s.weights != "untrained" and bool(renderers[s.label].trained)}
                    for s in specs},
         "clips": used,
-        "results": {s.label: {m: acc[(s.label, m)].summary(settings.yaw_edges) for m in settings.view_methods}
+        "results": {s.label: {m: {"view_choice": view_choice(m), **acc[(s.label, m)].summary(settings.yaw_edges)}
+                              for m in settings.view_methods}
                     for s in specs},
     }
 
 
+def view_choice(method: str) -> str:
+    """"live", or "oracle" for the whole-clip methods."""
+    return "live" if method == "live" else "oracle"
+
+
+CHOICE_TEXT = {"live": "live (call's selector and budget)", "oracle": "oracle (whole clip)"}
 LOWER_IS_BETTER = {"identity", "nme"}
 
 
 def format_tables(res: dict[str, Any]) -> str:
-    """Overall table (model x views, one column per metric) and per-|yaw|-bucket tables."""
+    """Overall table (model x views, one column per metric; live views also over the frames after
+    the first view) and per-|yaw|-bucket tables."""
     metrics = [m for m in ALL_METRICS if any(m in v["overall"] for r in res["results"].values() for v in r.values())]
     found = "nme" in metrics  # FaceMesh finds a face in the output: NME is over those frames only
     lines = ["| model | views | frames | " + " | ".join(_head(m) for m in metrics)
-             + (" | face found in output |" if found else " |"),
-             "|---|---|---|" + "---|" * (len(metrics) + found)]
+             + (" | face found in output" if found else "") + " | view choice |",
+             "|---|---|---|" + "---|" * (len(metrics) + found + 1)]
     for label, per in res["results"].items():
         for method, r in per.items():
+            choice = CHOICE_TEXT[r.get("view_choice", view_choice(method))]
             cells = [_fmt(r["overall"].get(m, {}).get("mean")) for m in metrics]
             if found:
                 cells.append(f"{1 - r.get('nme_no_face_output', 0) / max(r['frames'], 1):.0%}")
-            lines.append(f"| {label} | {method} | {r['frames']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {label} | {method} | {r['frames']} | " + " | ".join([*cells, choice]) + " |")
+            if method == "live":
+                after = [_fmt(r["after_first_view"].get(m, {}).get("mean")) for m in metrics] + ([""] if found else [])
+                lines.append(f"| {label} | live, after 1st view | {r['frames_after_first_view']} | "
+                             + " | ".join([*after, "frames with a view only"]) + " |")
     for m in metrics:
         first = next(iter(next(iter(res["results"].values())).values()))
         buckets = first["buckets"].get(m)
@@ -294,8 +349,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("val", "train", "all"), default="val")
     p.add_argument("--clips", type=int, help="only the N clips with the widest yaw range")
     p.add_argument("--max-frames", type=int, default=32, help="driving frames per clip (default %(default)s)")
-    p.add_argument("--views", default="extremes,furthest", help="view choices, comma-separated")
-    p.add_argument("--n-views", type=int, default=3)
+    p.add_argument("--views", default="live",
+                   help="view choices, comma-separated: live (the call's selector and byte budget, default), "
+                        "oracle (= extremes) or furthest (whole-clip choices, a reference a call cannot reach)")
+    p.add_argument("--n-views", type=int, default=3, help="views of the oracle choices (default %(default)s)")
     p.add_argument("--metrics", default=",".join(ALL_METRICS), help="comma-separated subset of %(default)s")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", help="write the full results here")
@@ -307,7 +364,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from models.registry import model_names
 
     try:
         specs = [ModelSpec.parse(s) for s in (args.model or ["frontalizer-mobile"])]

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -123,7 +124,6 @@ class Vgg19Perceptual(nn.Module):
         self.eval()
 
     def _load(self, path: Path) -> None:
-        from safetensors.torch import load_file
 
         if path.suffix != ".safetensors":
             raise ValueError(f"{path}: VGG19 weights must be a .safetensors file (no pickle)")

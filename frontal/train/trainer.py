@@ -14,21 +14,24 @@ expression code ("free" conditioning, learned only through the image losses).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
 from codec.atomic import atomic_write
 from frontal.train import state as st
-from frontal.train.data import Augment, Batch, ClipStore, DataError, FaceTubes
+from frontal.train.data import Augment, Batch, ClipStore, DataError, FaceTubes, collate
 from frontal.train.losses import (
     DiscriminatorConfig,
     MultiScaleDiscriminator,
@@ -41,7 +44,8 @@ from frontal.train.losses import (
     ms_ssim,
     multiscale_l1,
 )
-from models.checkpoint import config_to_json, save_checkpoint
+from frontal.train.plots import save_curve, save_grid
+from models.checkpoint import config_to_json, load_checkpoint, save_checkpoint
 from models.generator import FrontalModel, ModelConfig, Prepared, SourceSet
 from models.registry import build_untrained, get_config
 
@@ -144,9 +148,7 @@ class Trainer:
 
     def _warm_start(self, path: str, sha256: str) -> None:
         """Start from the weights of `path` (same model config); optimiser and schedule start afresh."""
-        import hashlib
 
-        from models.checkpoint import load_checkpoint
 
         data = Path(path).read_bytes()
         if sha256 and hashlib.sha256(data).hexdigest() != sha256:
@@ -208,7 +210,6 @@ class Trainer:
 
     def _load(self, ckpt: Path) -> None:
         state = st.read_state(ckpt)
-        from models.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(ckpt / "model.safetensors", expected_config=self.model_cfg).model
         self.model.load_state_dict(loaded.state_dict())
@@ -231,7 +232,6 @@ class Trainer:
         end = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + max_steps)
         bar = None
         if self.progress:
-            from tqdm import tqdm
 
             bar = tqdm(total=self.cfg.steps, initial=self.step, desc=self.cfg.model, mininterval=2.0,
                        dynamic_ncols=True)
@@ -323,7 +323,6 @@ class Trainer:
         rng = np.random.default_rng([self.cfg.seed, VAL_SEED_OFFSET])
         n = min(self.cfg.val_examples, len(self.val.store))
         clips = rng.choice(len(self.val.store), size=n, replace=False)
-        from frontal.train.data import collate
 
         return collate([self.val.example(rng, int(c)) for c in clips]).to(self.device)
 
@@ -342,14 +341,12 @@ class Trainer:
                "val_psnr": float((10 * torch.log10(1.0 / mse)).mean())}
         if self.history:
             self.history[-1].update(res)
-        from frontal.train.plots import save_grid
 
         save_grid(self.run_dir / "val" / f"step-{self.step:06d}.png", batch, out.image)
         log.info("step %d: val L1 %.4f, PSNR %.2f dB", self.step, res["val_l1"], res["val_psnr"])
         return res
 
     def _write_curve(self) -> None:
-        from frontal.train.plots import save_curve
 
         save_curve(self.run_dir / "curve.png", self.history, self.cfg.model)
 

@@ -1,12 +1,7 @@
-// The participant's window. The camera goes to the local Frontal peer (this machine) over a
-// loopback WebRTC connection; that peer encodes it and holds the call. Back come the rendered
-// remote caller (a video track) and live statistics (JSON on the "ui" data channel).
+// The browser half of `frontal call --browser`. The camera goes to the local Frontal agent (this
+// machine) over a loopback WebRTC connection; the agent encodes it and holds the call. Back come
+// the rendered remote caller (a video track) and live statistics (JSON on the "ui" data channel).
 const $ = (id) => document.getElementById(id);
-
-function setStatus(text, state) {
-  $("status").textContent = text;
-  $("status").dataset.state = state;
-}
 
 function showStats(s) {
   const f = (v, d = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
@@ -25,7 +20,11 @@ function iceGatheringDone(pc) {
   });
 }
 
-async function start(room, token) {
+/**
+ * Start the call in `room`: `setStatus(text, state)` shows progress, `onToken(token)` fires
+ * with the room's token once the agent is in the call. Rejects if the camera or the agent fails.
+ */
+export async function startCall(room, token, { setStatus, onToken }) {
   setStatus("Starting the camera…", "waiting");
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
   $("local").srcObject = stream;
@@ -35,7 +34,8 @@ async function start(room, token) {
     const m = JSON.parse(e.data);
     if (m.type === "stats") {
       showStats(m.stats);
-      setStatus(`In a call in room ${room}` + (m.token ? ` (token ${m.token})` : ""), "ready");
+      setStatus(`In a call in room ${room}.`, "ready");
+      if (m.token) onToken(m.token);
     } else if (m.type === "ended") {
       setStatus(`Call ended: ${m.reason}`, m.reason === "duration" || m.reason === "bye" ? "idle" : "error");
     }
@@ -55,25 +55,3 @@ async function start(room, token) {
   setStatus(`Joining room ${room}…`, "waiting");
   window.frontalPc = pc;
 }
-
-async function join(event) {
-  if (event) event.preventDefault();
-  $("join").disabled = true;
-  try {
-    await start($("room").value, $("token").value);
-  } catch (error) {
-    setStatus(`Could not start the call: ${error.message || error}`, "error");
-    $("join").disabled = false;
-  }
-}
-
-async function prefill() {
-  const params = new URLSearchParams(window.location.search);
-  const config = await (await fetch("/config")).json();
-  $("room").value = params.get("room") || config.room || "";
-  $("token").value = new URLSearchParams(window.location.hash.slice(1)).get("token") || config.token || "";
-  if (params.get("autostart") === "1") join();
-}
-
-$("join-form").addEventListener("submit", join);
-prefill();

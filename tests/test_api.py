@@ -1,0 +1,47 @@
+"""The public API: encode a clip to a .frontal file, read its info, decode it back; typed results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from codec.errors import CodecError
+from frontal.api import DecodeResult, EncodeResult, RecordingInfo, decode_recording, encode_video, recording_info
+from sender.video import default_video
+
+
+def test_encode_info_decode_round_trip(tmp_path: Path) -> None:
+    f = tmp_path / "clip.frontal"
+    enc = encode_video(default_video(), f, fps=15, n_views=2, model="landmarks", max_frames=20)
+    assert isinstance(enc, EncodeResult)
+    assert enc.path == f and enc.frames == 20 and 1 <= enc.views <= 2
+    assert enc.bytes == f.stat().st_size and enc.packet_bytes + enc.view_bytes < enc.bytes
+    assert 0 < enc.bits_per_frame < 1000
+
+    info = recording_info(f)
+    assert isinstance(info, RecordingInfo)
+    assert info.frames == 20 and info.decodable == 20 and len(info.views) == enc.views
+    assert info.bits_per_frame == pytest.approx(8 * enc.packet_bytes / 20)
+    assert info.header["model"] == "landmarks"
+
+    mp4 = tmp_path / "clip.mp4"
+    dec = decode_recording(f, mp4, landmarks_only=True)
+    assert isinstance(dec, DecodeResult)
+    assert dec.frames == 20 and dec.lost == 0 and dec.fps == pytest.approx(info.header["fps"])
+    with av.open(str(mp4)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 20
+
+
+def test_landmark_recording_cannot_be_rendered(tmp_path: Path) -> None:
+    f = tmp_path / "clip.frontal"
+    encode_video(default_video(), f, model="landmarks", max_frames=5)
+    with pytest.raises(CodecError, match="landmarks only"):
+        decode_recording(f, tmp_path / "out.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_unknown_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        encode_video(default_video(), tmp_path / "x.frontal", model="no-such-model", max_frames=5)
+    assert not (tmp_path / "x.frontal").exists()
