@@ -24,6 +24,14 @@ def synthetic_landmarks(frames: int = 60, n: int = 33, seed: int = 0, noise: flo
     return (pts + rng.normal(0, noise, pts.shape)).astype(np.float32)
 
 
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback only: no proxy from the environment may carry a test's traffic elsewhere."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 def landmarks() -> np.ndarray:
     return synthetic_landmarks()

@@ -31,14 +31,6 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="chromium/chromedriver absent")
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.setenv("NO_PROXY", "*")
-
-
 def write_y4m(path: Path, seconds: float = 4.0) -> None:
     """The embedded talking head as a Y4M file (Chromium's fake camera plays it in a loop)."""
     with open_video(default_video(), fps=FPS, max_frames=int(seconds * FPS)) as video, path.open("wb") as out:

@@ -31,13 +31,6 @@ REPO = Path(__file__).resolve().parent.parent
 END_S = 5.0  # from the call's end to the process's
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerThread]:
     with ServerThread() as srv:

@@ -25,13 +25,6 @@ from signaling.server import ServerThread
 from tests.call_helpers import invite, make_peer, two_peers
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerThread]:
     with ServerThread() as srv:

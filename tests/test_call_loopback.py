@@ -19,13 +19,6 @@ from signaling.server import ServerThread
 FPS = 10.0
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 @pytest.fixture(scope="module")
 def server():
     with ServerThread() as srv:

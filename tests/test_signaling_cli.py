@@ -11,14 +11,6 @@ import pytest
 from signaling import bench, cli
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback only: no proxy from the environment may carry the test traffic elsewhere."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 @pytest.mark.parametrize("argv", [["--port", "70000"], ["--port", "http"], ["--log-level", "loud"]])
 def test_serve_rejects_bad_arguments_in_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str]

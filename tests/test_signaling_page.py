@@ -51,14 +51,6 @@ console.log(JSON.stringify({ invite, infoA, infoB, relayed, refused, probed, pee
 """
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback only: no proxy from the environment may carry the test traffic elsewhere."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 def node_command() -> list[str] | None:
     """`node` (with the WebSocket flag if this version needs it), or None."""
     node = shutil.which("node")

@@ -40,15 +40,6 @@ browser = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None or importl
                              reason="chromium, chromedriver or selenium absent")
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback only: no proxy from the environment may carry the test traffic elsewhere."""
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.setenv("NO_PROXY", "*")
-
-
 # --- the signaling app serves the folder it is handed -------------------------------------------
 
 
