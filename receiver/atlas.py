@@ -193,7 +193,7 @@ class TextureAtlas:
 
     def _fuse(self) -> None:
         """Recomputes the texture, `source` and `quality` from all views."""
-        topo, n = self.topology, len(self._views)
+        topo = self.topology
         weights = np.stack([v.weight for v in self._views]).astype(np.float64)  # [V, P]
         for region in FILL_REGIONS:
             best = int(np.argmax([v.region_score[region] for v in self._views]))
@@ -215,7 +215,7 @@ class TextureAtlas:
         for region in FILL_REGIONS:
             scores = np.array([v.region_score[region] for v in self._views])
             per_tri[:, topo.region_mask(region)] = scores[:, None]
-        self.source = np.argmax(per_tri, axis=0) if n else self.source
+        self.source = np.argmax(per_tri, axis=0)
         self.quality = per_tri.max(axis=0)
 
 
