@@ -55,6 +55,32 @@ class LiveView:
     sup: NDArray[np.float32] | None = field(default=None, repr=False)  # landmarks as its view start carries them
 
 
+@dataclass(frozen=True)
+class ViewReport:
+    """One view in a report: its frame, when it was queued and arrived, its bytes."""
+
+    frame: int
+    queued_frame: int | None  # None: the oracle (no sender)
+    arrival_frame: int | None  # None: still on its way at the clip's end
+    image_bytes: int
+    bytes_sent: int  # what the rate counts
+
+
+@dataclass(frozen=True)
+class ViewScheduleReport:
+    """How a clip's source views were chosen and delivered (`choice`: "live" or "oracle")."""
+
+    choice: str
+    view_format: str
+    view_quality: int
+    view_kbps: float | None  # the live budget; None for the oracle (views assumed there at frame 0)
+    burst_bytes: int | None
+    first_arrival_frame: int | None
+    first_arrival_s: float | None
+    bytes_sent: int
+    views: list[ViewReport]
+
+
 @dataclass(frozen=True, eq=False)
 class ViewSchedule:
     """The views a call would have sent over one clip, and when each arrived."""
@@ -98,32 +124,6 @@ class ViewSchedule:
             first_arrival_s=None if self.first_arrival is None else self.first_arrival / self.fps,
             bytes_sent=self.bytes_sent,
             views=[ViewReport(v.frame, v.queued_frame, v.arrival_frame, v.image_bytes, v.bytes_sent) for v in self.views])
-
-
-@dataclass(frozen=True)
-class ViewReport:
-    """One view in a report: its frame, when it was queued and arrived, its bytes."""
-
-    frame: int
-    queued_frame: int | None  # None: the oracle (no sender)
-    arrival_frame: int | None  # None: still on its way at the clip's end
-    image_bytes: int
-    bytes_sent: int  # what the rate counts
-
-
-@dataclass(frozen=True)
-class ViewScheduleReport:
-    """How a clip's source views were chosen and delivered (`choice`: "live" or "oracle")."""
-
-    choice: str
-    view_format: str
-    view_quality: int
-    view_kbps: float | None  # the live budget; None for the oracle (views assumed there at frame 0)
-    burst_bytes: int | None
-    first_arrival_frame: int | None
-    first_arrival_s: float | None
-    bytes_sent: int
-    views: list[ViewReport]
 
 
 def view_coding(config: SenderConfig) -> tuple[str, int]:

@@ -1,9 +1,9 @@
 """Frontal against the classical codecs at the same bitrate: the `codec-loopback --report` engine.
 
-    compare.py         one clip through both paths; `CompareOptions`
-    frontal_side.py    Frontal's honest bits (packets + WebP views), render, hold-and-resync loss
+    compare.py         one clip through both paths; `CompareOptions` (source views: live or oracle)
+    frontal_side.py    Frontal's honest bits (packets + source views), render, hold-and-resync loss
     classical_side.py  floor, rate sweep and an encode matched to Frontal's bitrate per codec
-    quality.py         `Scorer`: every metric of `frontal.eval.metrics`, face models loaded once
+    quality.py         `Scorer`: every metric of `frontal.eval.metrics` and expression fidelity, face models loaded once
     summary.py         frame-weighted means over clips, the headline table
     plots.py           rate-distortion and loss plots (PNG)
     video.py           the labelled side-by-side video
