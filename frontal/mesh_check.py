@@ -40,8 +40,10 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from frontal.eval.expression import expression_fidelity, expression_signals
+from frontal.eval.landmarks import FaceMeshLandmarker
 from receiver.atlas import MeshRenderer
-from receiver.mesh import MESH_POINTS, MeshTopology, Region, openness, signed_areas, to_pixels
+from receiver.mesh import MESH_POINTS, MeshTopology, Region, signed_areas, to_pixels
 from sender.live import SenderConfig
 from sender.tracker import track_video
 from sender.video import default_video
@@ -247,30 +249,6 @@ def write_mesh_data(path: Path = MESH_DATA_PATH) -> MeshTopology:
 # Bench: render tracked clips from live-selected views
 
 
-BROWS = ((105, 159), (334, 386))  # (brow middle, upper lid middle) per side
-MOUTH_GAP = (13, 14)
-OUTER_EYE_CORNERS = (33, 263)
-
-
-def expression_measures(points: NDArray[Any]) -> tuple[float, float, float]:
-    """(mouth opening, eye opening, brow height) of FaceMesh points `[478, 2+]`: inner-lip gap /
-    inter-ocular distance (outer eye corners), mean lid gap / eye width of both eyes, mean brow to
-    upper lid distance / inter-ocular distance."""
-    iod = max(float(np.linalg.norm(points[OUTER_EYE_CORNERS[0], :2] - points[OUTER_EYE_CORNERS[1], :2])), 1e-6)
-    mouth = float(np.linalg.norm(points[MOUTH_GAP[0], :2] - points[MOUTH_GAP[1], :2])) / iod
-    eyes = 0.5 * (openness(points, Region.RIGHT_EYE) + openness(points, Region.LEFT_EYE))
-    brows = float(np.mean([np.linalg.norm(points[b, :2] - points[u, :2]) for b, u in BROWS])) / iod
-    return mouth, eyes, brows
-
-
-def pearson(a: Sequence[float], b: Sequence[float]) -> float:
-    """Pearson correlation of two series (NaN when either is constant or shorter than 3)."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if len(x) < 3 or x.std() == 0 or y.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
-
-
 def masked_psnr(ref: NDArray[Any], out: NDArray[Any], mask: NDArray[Any]) -> float:
     """PSNR (dB, peak 255, RGB) over the pixels where `mask [H, W]` is set."""
     diff = ref[mask].astype(np.float64) - out[mask].astype(np.float64)
@@ -355,20 +333,17 @@ def time_renders(renderer: MeshRenderer, meshes: list[NDArray[Any]]) -> tuple[li
 
 
 def expression_correlations(ref: NDArray[Any], out: NDArray[Any]) -> dict[str, Any]:
-    """Pearson over time between FaceMesh's expression measures on `ref` and on `out` `[T, H, W, 3]`."""
-    from frontal.eval.landmarks import FaceMeshLandmarker  # noqa: PLC0415 (mediapipe costs ~1 s at start-up; only --expressions needs it)
-
-    pairs = []
+    """Pearson over time between FaceMesh's expression signals on `ref` and on `out` `[T, H, W, 3]`
+    (`frontal.eval.expression`, as the benchmark measures them), and how much the input moves."""
     with FaceMeshLandmarker() as landmarker:
-        for a, b in zip(ref, out):
-            pa, pb = landmarker.landmarks(a), landmarker.landmarks(b)
-            if pa is not None and pb is not None:
-                pairs.append((expression_measures(pa), expression_measures(pb)))
-    result: dict[str, Any] = {"frames_scored": len(pairs)}
-    for k, name in enumerate(("mouth", "eyes", "brows")):
-        series = [p[0][k] for p in pairs]
-        result[name] = round(pearson(series, [p[1][k] for p in pairs]), 3)
-        result[name + "_input_std"] = round(float(np.std(series)), 4) if series else float("nan")  # how much there is to follow
+        a = expression_signals([landmarker.landmarks(f) for f in ref])
+        b = expression_signals([landmarker.landmarks(f) for f in out])
+    scores = expression_fidelity(a, b)
+    result: dict[str, Any] = {"frames_scored": scores.n_pairs}
+    for name, r, series in (("mouth", scores.mouth, a.mouth), ("eyes", scores.eyes, a.eyes), ("brows", scores.brows, a.brows)):
+        result[name] = round(r, 3)
+        finite = series[np.isfinite(series)]
+        result[name + "_input_std"] = round(float(np.std(finite)), 4) if len(finite) else float("nan")  # how much there is to follow
     return result
 
 
