@@ -64,13 +64,14 @@ class FrameBits:
 class FrameCoder:
     """Encodes and decodes one frame's integer vector for a field set, in one mode."""
 
-    def __init__(self, fields: FieldSet, tables: Tables, mode: str = "predictive") -> None:
+    def __init__(self, fields: FieldSet, tables: Tables, mode: str = "predictive", depths: dict[str, int] | None = None) -> None:
+        """`depths`: bit depths replacing the mode's (studies only: `FieldSet.groups`)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}' (choose {', '.join(MODES)})")
         self.mode = mode
         self.fields = fields
-        self.quantizer = Quantizer(fields, mode=mode)
-        self.ft: FieldTables = tables.for_fields(fields, mode)
+        self.quantizer = Quantizer(fields, mode=mode, depths=depths)
+        self.ft: FieldTables = tables.for_fields(fields, mode, depths)
         self.radius = tables.radius
         self.escape = 2 * tables.radius + 1
         self.group_index = self.quantizer.group_of()

@@ -2,7 +2,8 @@
 
 `Quantizer.quantize` turns a `DrivingRecord` into one int64 vector laid out as
 `FieldSet.groups(mode)` (the coding mode sets the bit depths); `dequantize` inverts it. Positions are coded relative to the *decoded* mean,
-so the mean's own quantization error never adds to the landmarks'.
+so the mean's own quantization error never adds to the landmarks'. A shape field set's mean is its
+pose's translation (`pose[4:6]`), its `pose` group the pose's first four values.
 
 Optional hysteresis (`hysteresis > 0.5`, in quantization steps): a value keeps its previous level
 unless it moved more than `hysteresis` steps from it. It removes the one-level flicker of tracker
@@ -31,10 +32,10 @@ def _dq(q: NDArray[Any], g: GroupSpec) -> NDArray[Any]:
 class Quantizer:
     """Record <-> integer vector for one field set."""
 
-    def __init__(self, fields: FieldSet, hysteresis: float = 0.0, mode: str = "paper") -> None:
+    def __init__(self, fields: FieldSet, hysteresis: float = 0.0, mode: str = "paper", depths: dict[str, int] | None = None) -> None:
         self.fields = fields
         self.mode = mode
-        self.groups = fields.groups(mode)
+        self.groups = fields.groups(mode, depths)
         self.hysteresis = float(hysteresis)
         self.slices: dict[str, slice] = {}
         start = 0
@@ -45,6 +46,10 @@ class Quantizer:
         self.maxima = np.concatenate([np.full(g.size, g.levels, np.int64) for g in self.groups])
 
     def _mean_source(self, rec: DrivingRecord) -> NDArray[Any]:
+        if self.fields.n_shape:
+            assert rec.pose is not None
+            translation: NDArray[Any] = np.asarray(rec.pose, np.float64)[4:6]
+            return translation
         pts = rec.sup if self.fields.n_sup else rec.unsup
         assert pts is not None
         out: NDArray[Any] = np.asarray(pts, np.float64).mean(axis=0)
@@ -62,6 +67,8 @@ class Quantizer:
         for g in self.groups[1:]:
             if g.name in ("sup", "unsup"):
                 values = (np.asarray(getattr(rec, g.name), np.float64) - mean).reshape(-1)
+            elif g.name == "pose":
+                values = np.asarray(rec.pose, np.float64).reshape(-1)[:4]
             else:
                 values = np.asarray(getattr(rec, g.name), np.float64).reshape(-1)
             q = _q(values, g)
@@ -85,8 +92,10 @@ class Quantizer:
                 setattr(rec, g.name, v.reshape(-1, 2) + mean)
             elif g.name == "jac":
                 rec.jac = v.reshape(-1, 2, 2)
+            elif g.name == "pose":
+                rec.pose = np.concatenate([v, mean]).astype(np.float32)
             else:
-                rec.expr = v
+                setattr(rec, g.name, v)
         return rec
 
     def group_of(self) -> NDArray[Any]:

@@ -4,6 +4,11 @@ The file `codec/tables/default.json` is written by `frontal fit-tables` from tra
 and read by both encoder and decoder. Everything in it is an integer, so the models the two ends
 build from it are bit-identical on any hardware (`tests/test_codec_tables.py` pins its digest).
 
+Shape field sets (`codec.fields`: `n_shape` > 0) are coded with `codec/tables/shape.json`
+(`tables_path_for`; its digest is pinned by `tests/test_shape.py`), written by `frontal fit-shape`:
+the default tables with the `pose` and `shape` groups and the shape field set's entries added, so
+a landmark stream codes to the same bytes with either file (only the digest differs).
+
 Contents:
 - `radius` R: residual symbols cover [-R, R] plus one escape symbol (alphabet 2R+2).
 - `ladder_q8`: the predictive mode's scale buckets (in 1/256 quantization steps).
@@ -35,6 +40,7 @@ from codec.fields import GROUP_BITS, FieldSet
 TABLES_FORMAT = "frontal-tables"
 TABLES_VERSION = 1
 DEFAULT_TABLES = Path(__file__).resolve().parent / "tables" / "default.json"
+SHAPE_TABLES = Path(__file__).resolve().parent / "tables" / "shape.json"
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class Tables:
         alphabet = 2 * self.radius + 2
         if self.bucket_freqs.shape != (len(self.ladder_q8), alphabet):
             raise CodecError(f"{source}: bucket_freqs shape {self.bucket_freqs.shape} != {(len(self.ladder_q8), alphabet)}")
-        self._cache: dict[tuple[FieldSet, str], FieldTables] = {}
+        self._cache: dict[tuple[FieldSet, str, tuple[tuple[str, int], ...]], FieldTables] = {}
 
     @property
     def digest(self) -> str:
@@ -93,14 +99,21 @@ class Tables:
         """A 32-bit id of this table set, carried in recorded files' headers."""
         return int(self.digest[:8], 16)
 
-    def for_fields(self, fields: FieldSet, mode: str = "paper") -> FieldTables:
-        """The parameters for `fields` quantized as coding `mode` does (`FieldSet.groups(mode)`)."""
-        if (fields, mode) not in self._cache:
-            self._cache[(fields, mode)] = self._build(fields, mode)
-        return self._cache[(fields, mode)]
+    def for_fields(self, fields: FieldSet, mode: str = "paper", depths: dict[str, int] | None = None) -> FieldTables:
+        """The parameters for `fields` quantized as coding `mode` does (`FieldSet.groups(mode, depths)`).
 
-    def _build(self, fields: FieldSet, mode: str) -> FieldTables:
-        groups = fields.groups(mode)
+        Raises CodecError when these tables have nothing for one of its groups."""
+        key = (fields, mode, tuple(sorted((depths or {}).items())))
+        if key not in self._cache:
+            self._cache[key] = self._build(fields, mode, depths)
+        return self._cache[key]
+
+    def _build(self, fields: FieldSet, mode: str, depths: dict[str, int] | None) -> FieldTables:
+        groups = fields.groups(mode, depths)
+        missing = [g.name for g in groups if g.name not in self.defaults or g.name not in self.paper]
+        if missing:
+            raise CodecError(f"{self.source}: no tables for field group(s) {', '.join(missing)} "
+                             f"(a shape field set is coded with {SHAPE_TABLES.name})")
         n = fields.size
         sizes = [g.size for g in groups]
         # Longest fitted prefix of groups (e.g. "mean+sup33") whose coefficients apply verbatim:
@@ -141,14 +154,20 @@ class Tables:
 
 def _group_key(group: Any, fields: FieldSet) -> str:
     """e.g. 'sup33'; a depth other than the paper's is appended: 'unsup10q8' (8-bit unsup)."""
-    key = {"mean": "mean", "sup": f"sup{fields.n_sup}", "unsup": f"unsup{fields.n_unsup}", "jac": "jac", "expr": f"expr{fields.n_expr}"}[group.name]
+    key = {"mean": "mean", "sup": f"sup{fields.n_sup}", "unsup": f"unsup{fields.n_unsup}", "jac": "jac", "expr": f"expr{fields.n_expr}",
+           "pose": "pose", "shape": f"shape{fields.n_shape}"}[group.name]
     return key if group.bits == GROUP_BITS[group.name][0] else f"{key}q{group.bits}"
 
 
-def prefix_key(fields: FieldSet, mode: str = "paper") -> str:
+def prefix_key(fields: FieldSet, mode: str = "paper", depths: dict[str, int] | None = None) -> str:
     """The fieldsets key for a whole field set quantized as `mode` does, e.g. 'mean+sup33' or
     'mean+sup33+unsup10q8+expr16q7' (the predictive mode's depths)."""
-    return "+".join(_group_key(g, fields) for g in fields.groups(mode))
+    return "+".join(_group_key(g, fields) for g in fields.groups(mode, depths))
+
+
+def tables_path_for(fields: FieldSet) -> Path:
+    """The shipped tables that code `fields`: `SHAPE_TABLES` for a shape field set, else `DEFAULT_TABLES`."""
+    return SHAPE_TABLES if fields.n_shape else DEFAULT_TABLES
 
 
 def canonical_json(doc: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("frontal.train.cli:main_train", "train a model on prepared face tubes (resumable)"),
     "evaluate": ("frontal.train.cli:main_evaluate", "evaluate models on held-out identities (PSNR, SSIM, VMAF, NME, identity)"),
     "fit-tables": ("frontal.fit", "fit the entropy coder's probability tables on tracked data"),
+    "fit-shape": ("frontal.fit_shape", "fit the dense face shape model and its tables on tracked data"),
     "set-render-options": ("frontal.render_options", "copy a checkpoint with other render options (same tensors)"),
     "prepare": ("frontal.prepare", "track videos into cached face tubes, landmarks and head pose"),
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),

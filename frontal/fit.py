@@ -10,6 +10,7 @@ tables (discretised Laplace) so the codec works out of the box; the shipped file
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -50,6 +51,11 @@ DEFAULT_MAD = {
     "unsup": (8 * 256, 96 * 256),
     "jac": (64 * 256, 2048 * 256),
     "expr": (8 * 256, 64 * 256),
+}
+# The same for groups that only some tables have (`extend_doc`): a shape field set's pose and coefficients.
+EXTRA_DEFAULT_MAD = {
+    "pose": (2 * 256, 32 * 256),
+    "shape": (2 * 256, 16 * 256),
 }
 
 
@@ -137,7 +143,67 @@ def fit_doc(datasets: dict[FieldSet, FitData], intra_period_s: float = 1.0, prov
     doc = default_doc()
     # Each field set is fitted once per distinct quantization: the paper mode's depths and the
     # predictive mode's (`codec.fields.MODE_BITS`); field sets whose depths agree share one entry.
-    prepared: list[tuple[FieldSet, str, Quantizer, list[np.ndarray], list[int]]] = []
+    prepared, frames = _fit_predictors(doc, datasets, intra_period_s)
+    # Histograms: run the actual coders over the data (each on its own mode's quantization).
+    bucket_hist, paper_hist = _histograms(Tables(doc), prepared)
+    ladder = doc["ladder_q8"]
+    doc["bucket_freqs"] = [_smoothed(bucket_hist[i], ladder[i] / 256.0) for i in range(N_BUCKETS)]
+    _set_paper(doc, paper_hist)
+    doc["provenance"] = {
+        "fitted": True,
+        "frames": frames,
+        "clips": max(len(seqs) for _, _, _, seqs, _ in prepared),
+        "fieldsets": [f.name for f in datasets],
+        "intra_period_s": intra_period_s,
+        **(provenance or {}),
+    }
+    return doc
+
+
+def extend_doc(base: dict[str, Any], datasets: dict[FieldSet, FitData], intra_period_s: float = 1.0,
+               provenance: dict[str, Any] | None = None, depths: dict[str, int] | None = None) -> dict[str, Any]:
+    """`base` tables plus what `datasets` need that they lack: the defaults and paper histograms of
+    new groups (`EXTRA_DEFAULT_MAD`: the shape field sets' `pose` and `shape`) and the field sets'
+    predictor entries. What `base` has stays as it is (its residual histograms included), so every
+    field set `base` codes is coded to the same bytes with the result. `depths`: studies only
+    (`codec.fields.FieldSet.groups`)."""
+    doc = copy.deepcopy(base)
+    new_groups: set[str] = set()
+    for fields in datasets:
+        for g in fields.groups("paper", depths):
+            if g.name in doc["defaults"]:
+                continue
+            if g.name not in EXTRA_DEFAULT_MAD:
+                raise CodecError(f"no default deviations for field group '{g.name}'")
+            inter, intra = EXTRA_DEFAULT_MAD[g.name]
+            doc["defaults"][g.name] = {"inter_mad_q8": inter, "intra_mad_q8": intra}
+            doc["paper"][g.name] = {"inter": [laplace_freqs(inter / 256.0)], "intra": [laplace_freqs(min(intra / 256.0, RADIUS / 3))]}
+            new_groups.add(g.name)
+    prepared, frames = _fit_predictors(doc, datasets, intra_period_s, depths)
+    _, paper_hist = _histograms(Tables(doc), prepared, depths)
+    _set_paper(doc, {g: h for g, h in paper_hist.items() if g in new_groups})
+    doc["provenance"] = {
+        **base.get("provenance", {}),
+        "extended": {
+            "frames": frames,
+            "clips": max(len(seqs) for _, _, _, seqs, _ in prepared),
+            "fieldsets": [f.name for f in datasets],
+            "groups": sorted(new_groups),
+            "intra_period_s": intra_period_s,
+            **(provenance or {}),
+        },
+    }
+    return doc
+
+
+Prepared = list[tuple[FieldSet, str, Quantizer, list[np.ndarray], list[int]]]
+
+
+def _fit_predictors(doc: dict[str, Any], datasets: dict[FieldSet, FitData], intra_period_s: float,
+                    depths: dict[str, int] | None = None) -> tuple[Prepared, int]:
+    """Adds each field set's predictor entry (per distinct quantization) to `doc`; returns the
+    quantized clips and the number of frames."""
+    prepared: Prepared = []
     frames = 0
     for fields, clips in datasets.items():
         kept = [(recs, fps) for recs, fps in clips if len(recs) >= 3]
@@ -145,20 +211,24 @@ def fit_doc(datasets: dict[FieldSet, FitData], intra_period_s: float = 1.0, prov
             raise CodecError(f"no clip with at least 3 frames to fit {fields.name} on")
         periods = [max(1, int(round(fps * intra_period_s))) for _, fps in kept]
         for mode in MODES:
-            quant = Quantizer(fields, mode=mode)
+            quant = Quantizer(fields, mode=mode, depths=depths)
             seqs = [np.stack([quant.quantize(r) for r in recs]) for recs, _ in kept]
-            key = prefix_key(fields, mode)
+            key = prefix_key(fields, mode, depths)
             if key not in doc["fieldsets"]:
                 doc["fieldsets"][key] = _fit_predictor(seqs, periods, quant)
             prepared.append((fields, mode, quant, seqs, periods))
         frames += sum(len(recs) for recs, _ in kept)
-    # Histograms: run the actual coders over the data (each on its own mode's quantization).
-    tables = Tables(doc)
+    return prepared, frames
+
+
+def _histograms(tables: Tables, prepared: Prepared, depths: dict[str, int] | None = None) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+    """The residual symbols the coders make on the data: per scale bucket (predictive mode) and per
+    group and frame kind (paper mode)."""
     alphabet = 2 * RADIUS + 2
     bucket_hist = np.zeros((N_BUCKETS, alphabet))
     paper_hist: dict[str, dict[str, np.ndarray]] = {}
     for fields, mode, quant, seqs, periods in prepared:
-        coder = FrameCoder(fields, tables, mode)
+        coder = FrameCoder(fields, tables, mode, depths)
         for s, period in zip(seqs, periods):
             flags = intra_flags(len(s), period)
             state = CoderState()
@@ -172,21 +242,15 @@ def fit_doc(datasets: dict[FieldSet, FitData], intra_period_s: float = 1.0, prov
                         h = paper_hist.setdefault(g.name, {"inter": np.zeros(alphabet), "intra": np.zeros(alphabet)})
                         np.add.at(h["intra" if intra else "inter"], _symbol(vals[quant.slices[g.name]]), 1)
                 coder._advance(state, s[t], a_norm, intra)
-    ladder = doc["ladder_q8"]
-    doc["bucket_freqs"] = [_smoothed(bucket_hist[i], ladder[i] / 256.0) for i in range(N_BUCKETS)]
-    for name, kinds in paper_hist.items():
+    return bucket_hist, paper_hist
+
+
+def _set_paper(doc: dict[str, Any], which: dict[str, dict[str, np.ndarray]]) -> None:
+    """The paper mode's histograms of the groups in `which` (group -> frame kind -> counts), smoothed."""
+    for name, kinds in which.items():
         for kind, h in kinds.items():
             mad = max(0.25, float((np.abs(np.arange(-RADIUS, RADIUS + 1)) * h[:-1]).sum() / max(h.sum(), 1)))
             doc["paper"][name][kind] = [_smoothed(h, mad)]
-    doc["provenance"] = {
-        "fitted": True,
-        "frames": frames,
-        "clips": max(len(seqs) for _, _, _, seqs, _ in prepared),
-        "fieldsets": [f.name for f in datasets],
-        "intra_period_s": intra_period_s,
-        **(provenance or {}),
-    }
-    return doc
 
 
 def _symbol(values: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""What the receiver draws a frame with: the neural renderer, or a cheap landmark preview.
+"""What the receiver draws a frame with: the neural renderer, the geometry renderer, or a cheap
+landmark preview.
 
-Both implement `FrameRenderer`: `add_source(image, sup)` per source view, `render(record)` per
+All implement `FrameRenderer`: `add_source(image, sup)` per source view, `render(record)` per
 frame. `NeuralFrameRenderer` completes the driving fields its model needs but the stream does not
 carry (e.g. a sup-only stream for a sup+unsup+expr model): those come from the first source view,
 through the model's own keypoint and expression networks, so the face moves with the landmarks
@@ -16,6 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from codec.fields import DrivingRecord
+from codec.shape import ShapeModel, load_shape_model
+from receiver.atlas import MeshRenderer, RenderConfig
+from receiver.mesh import to_pixels
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +106,51 @@ class NeuralFrameRenderer:
             jac=pick(record.jac, fill.jac, f.jacobians),
             expr=pick(record.expr, fill.expr, f.n_expr > 0),
         )
+
+
+class MeshFrameRenderer:
+    """`receiver.atlas.MeshRenderer` driven by a shape stream (`codec.fields`: `n_shape` > 0).
+
+    A frame's mesh is rebuilt from its decoded record's `pose` and `shape` by the shape model
+    (`codec.shape.ShapeModel.reconstruct`, the first `n_shape` coefficients); so is a source
+    view's, from the view's own shape parameters (`add_source_record`: the view's record as a frame
+    of the stream codes it). A view that comes with its 33 landmarks only (`add_source`, what a
+    view start carries today) cannot be drawn from: it is refused with ValueError.
+    """
+
+    def __init__(self, model: ShapeModel | None = None, config: RenderConfig | None = None) -> None:
+        self.model = model if model is not None else load_shape_model()
+        self._models = {self.model.k: self.model}  # truncated to each coefficient count seen
+        self._renderer = MeshRenderer(config)
+        self._size = self._renderer.config.size
+
+    @property
+    def num_sources(self) -> int:
+        return self._renderer.num_views
+
+    def mesh(self, record: DrivingRecord) -> NDArray[np.float32]:
+        """The record's mesh `[478, 3]` in pixel index coordinates of the output (`receiver.mesh`)."""
+        if record.pose is None or record.shape is None:
+            raise ValueError("the mesh renderer needs a shape stream's record (pose and shape)")
+        k = len(record.shape)
+        if k > self.model.k:
+            raise ValueError(f"the record has {k} shape coefficients, the shape model {self.model.k}")
+        if k not in self._models:
+            self._models[k] = self.model.truncated(k)
+        model = self._models[k]
+        return to_pixels(model.reconstruct(record.pose, record.shape), self._size)
+
+    def add_source(self, image: NDArray[Any], sup: NDArray[Any] | None) -> None:
+        raise ValueError("the mesh renderer needs a source view's shape parameters (add_source_record), not its landmarks")
+
+    def add_source_record(self, image: NDArray[Any], record: DrivingRecord) -> None:
+        """A source view `image [S, S, 3]` uint8 with its decoded shape record (`pose`, `shape`)."""
+        self._renderer.add_view(image, self.mesh(record))
+
+    def render(self, record: DrivingRecord) -> NDArray[Any]:
+        if self._renderer.num_views == 0:
+            raise RuntimeError("no source view yet")
+        return self._renderer.render(self.mesh(record)).image
 
 
 def make_renderer(kind: str, model: str | None = None) -> FrameRenderer:
