@@ -28,19 +28,17 @@ a 30 FPS clip) and at 30 FPS where the source has it. Bits are counted from the 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from codec.atomic import atomic_write
 from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
 from codec.stream import StreamDecoder, StreamEncoder
@@ -50,6 +48,7 @@ from frontal.dataset import read_manifest, split_rows
 from frontal.eval.classical import CODECS, KEYINTS
 from frontal.eval.errors import EvalError
 from frontal.eval.fidelity import psnr, ssim
+from frontal.jsonio import write_json
 from frontal.pipeline import model_fields, source_fps, track_clip
 from frontal.pipeline import records as make_records
 from frontal.report import CompareOptions, compare_clip, summarize, text_table, write_report
@@ -57,6 +56,7 @@ from frontal.report.compare import VIEW_CHOICES, source_plan
 from frontal.report.frontal_side import NO_VIEW
 from frontal.report.quality import parse_metrics
 from frontal.report.summary import views_sentence
+from frontal.report.types import ClipComparison, ClipResult, CodingStats, FailedClip, LoopbackReport, RenderResult
 from frontal.views_live import SourcedRenderer
 from receiver.videoout import write_mp4
 from sender.smoothing import SmoothingConfig
@@ -64,30 +64,6 @@ from sender.video import default_video
 
 log = logging.getLogger(__name__)
 CROP = 256
-
-
-@dataclass
-class CodingStats:
-    mode: str
-    fps: float
-    frames: int
-    intra_frames: int
-    bits_per_frame: float  # whole packets: payload + header
-    payload_bits_per_frame: float
-    payload_bits_p95: float
-    bits_p95: float
-    header_bits_per_frame: float
-    group_bits_per_frame: dict[str, float]
-    termination_bits_per_frame: float  # payload bytes minus the symbols' information content
-    kbps: float
-    payload_kbps: float
-    encode_ms_per_frame: float
-    decode_ms_per_frame: float
-    codec_ms_per_frame: float
-    landmark_error_px_mean: float
-    landmark_error_px_p95: float
-    landmark_error_px_max: float
-    bits: list[int] = field(default_factory=list, repr=False)
 
 
 def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Tables, mode: str, fps: float, hysteresis: float = 0.0) -> tuple[CodingStats, list[DrivingRecord]]:
@@ -144,10 +120,10 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
     return stats, decoded
 
 
-CompareFn = Callable[[Any, list, FieldSet, Tables, float], dict[str, Any]]
+CompareFn = Callable[[Any, list, FieldSet, Tables, float], ClipComparison]
 
 
-def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: int | None, hysteresis: float, render_model: str | None = None, out_dir: Path = Path("reports"), compare: CompareFn | None = None, smoothing: Any = None, views: str = "live") -> dict[str, Any]:
+def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str], max_frames: int | None, hysteresis: float, render_model: str | None = None, out_dir: Path = Path("reports"), compare: CompareFn | None = None, smoothing: Any = None, views: str = "live") -> ClipResult:
     """Track, code (both frame rates) and, with `render_model`, render the 15 FPS stream from
     `views` ("live" or "oracle"); with `compare` (e.g. `frontal.report.compare_clip`), hand the
     15 FPS clip to it instead of rendering."""
@@ -158,15 +134,6 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
     clip = track_clip(path, fps=track_fps if src_fps > track_fps + 0.5 else None, max_frames=max_frames, keep_images=needs_model)
     if not any(clip.found):
         raise CodecError(f"{path}: no face found in any frame")
-    out: dict[str, Any] = {
-        "clip": str(path),
-        "source_fps": src_fps,
-        "frames_tracked": len(clip),
-        "face_rate": float(np.mean(clip.found)),
-        "tracking_ms_per_frame": float(np.mean(clip.track_ms)),
-        "tracking_ms_p95": float(np.percentile(clip.track_ms, 95)),
-        "coding": {},
-    }
     variants: list[tuple[float, Any]] = []
     step15 = max(1, int(round(clip.fps / 15.0)))
     variants.append((clip.fps / step15, clip.subsample(step15) if step15 > 1 else clip))
@@ -178,27 +145,33 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
         from models.extractor import DrivingExtractor  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
         extractor = DrivingExtractor(render_model)
+    coding: dict[str, dict[str, CodingStats]] = {}
+    extractor_ms: dict[str, float] = {}
+    comparison, render = None, None
     for (fps, c), key in zip(variants, names):
         t0 = time.perf_counter()
         recs = make_records(c, fields, extractor, smoothing)
         if extractor is not None:
-            out.setdefault("extractor_ms_per_frame", {})[key] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
+            extractor_ms[key] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
         truth = np.stack(c.sup)
         coded = {m: code_sequence(recs, truth, fields, tables, m, fps, hysteresis) for m in modes}
-        out["coding"][key] = {m: asdict(stats) for m, (stats, _) in coded.items()}
+        coding[key] = {m: stats for m, (stats, _) in coded.items()}
         if compare is not None and key == "15fps":
-            out["comparison"] = cmp = compare(c, recs, fields, tables, fps)
-            fr = cmp["frontal"]
-            out["render"] = {"model": fr["model"], "trained": fr["trained"], "view_choice": fr["view_choice"], "views": fr["views"],
-                             "first_view_frame": fr["first_view_frame"],
-                             "render_ms_per_frame": fr["render_ms_mean"], "render_fps": fr["render_fps_mean"],
-                             "psnr": fr["quality"].get("psnr"), "ssim": fr["quality"].get("ssim"), "side_by_side": cmp["side_by_side"]}
+            comparison = compare(c, recs, fields, tables, fps)
+            fr = comparison.frontal
+            render = RenderResult(model=fr.model, trained=fr.trained, view_choice=fr.view_choice, views=fr.views,
+                                  first_view_frame=fr.first_view_frame, render_ms_per_frame=fr.render_ms_mean,
+                                  render_fps=fr.render_fps_mean, psnr=fr.quality.get("psnr"), ssim=fr.quality.get("ssim"),
+                                  side_by_side=comparison.side_by_side)
         elif render_model and key == "15fps":
-            out["render"] = render_clip(c, coded[modes[-1]][1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4", views)
-    return out
+            render = render_clip(c, coded[modes[-1]][1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4", views)
+    return ClipResult(clip=str(path), source_fps=src_fps, frames_tracked=len(clip), face_rate=float(np.mean(clip.found)),
+                      tracking_ms_per_frame=float(np.mean(clip.track_ms)), tracking_ms_p95=float(np.percentile(clip.track_ms, 95)),
+                      coding=coding, extractor_ms_per_frame=None if extractor is None else extractor_ms,
+                      comparison=comparison, render=render)
 
 
-def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str, video_out: Path, views: str = "live") -> dict[str, Any]:
+def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str, video_out: Path, views: str = "live") -> RenderResult:
     """Render the decoded stream from the clip's own source views (`views`: "live" or "oracle"),
     write input | render. Frames before the first view are black and scored as shown."""
     from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
@@ -217,60 +190,53 @@ def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str,
     out = np.stack(frames)
     write_mp4(video_out, (np.concatenate([a, b], axis=1) for a, b in zip(ref, out)), fps)
     ms = float(np.mean(times)) if times else float("nan")
-    return {
-        "model": model,
-        "trained": bool(renderer.trained),
-        "view_choice": plan.choice,
-        "views": plan.frames,
-        "first_view_frame": plan.first_arrival,
-        "render_ms_per_frame": None if not times else ms,
-        "render_fps": 1000.0 / ms if times and ms > 0 else None,
-        "psnr": float(np.mean(psnr(ref, out))),
-        "ssim": float(np.mean(ssim(ref, out))),
-        "side_by_side": str(video_out),
-    }
+    return RenderResult(
+        model=model,
+        trained=bool(renderer.trained),
+        view_choice=plan.choice,
+        views=plan.frames,
+        first_view_frame=plan.first_arrival,
+        render_ms_per_frame=None if not times else ms,
+        render_fps=1000.0 / ms if times and ms > 0 else None,
+        psnr=float(np.mean(psnr(ref, out))),
+        ssim=float(np.mean(ssim(ref, out))),
+        side_by_side=str(video_out),
+    )
 
 
-def aggregate(clips: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
+def aggregate(clips: list[ClipResult], modes: Sequence[str]) -> dict[str, dict[str, CodingStats]]:
     """Frame-weighted means over clips, per frame rate and mode; p95 over all frames."""
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, CodingStats]] = {}
     for key in ("15fps", "30fps"):
         per_mode = {}
         for m in modes:
-            rows = [c["coding"][key][m] for c in clips if key in c["coding"]]
+            rows = [c.coding[key][m] for c in clips if key in c.coding]
             if not rows:
                 continue
-            w = np.array([r["frames"] for r in rows], np.float64)
-            avg = {k: float(np.average([r[k] for r in rows], weights=w)) for k in rows[0] if isinstance(rows[0][k], (int, float)) and k not in ("frames", "intra_frames")}
-            allbits = np.concatenate([r["bits"] for r in rows])
-            avg["bits_p95"] = float(np.percentile(allbits, 95))
-            avg["landmark_error_px_max"] = float(max(r["landmark_error_px_max"] for r in rows))
-            avg["frames"] = int(w.sum())
-            avg["intra_frames"] = int(sum(r["intra_frames"] for r in rows))
-            avg["group_bits_per_frame"] = {g: float(np.average([r["group_bits_per_frame"][g] for r in rows], weights=w)) for g in rows[0]["group_bits_per_frame"]}
-            per_mode[m] = avg
+            w = np.array([r.frames for r in rows], np.float64)
+            avg: dict[str, Any] = {f.name: float(np.average([getattr(r, f.name) for r in rows], weights=w))
+                   for f in dataclasses.fields(CodingStats) if isinstance(getattr(rows[0], f.name), float)}
+            avg["bits_p95"] = float(np.percentile(np.concatenate([r.bits for r in rows]), 95))
+            avg["landmark_error_px_max"] = float(max(r.landmark_error_px_max for r in rows))
+            per_mode[m] = CodingStats(mode=None, frames=int(w.sum()), intra_frames=int(sum(r.intra_frames for r in rows)),
+                                      group_bits_per_frame={g: float(np.average([r.group_bits_per_frame[g] for r in rows], weights=w))
+                                                            for g in rows[0].group_bits_per_frame}, **avg)
         if per_mode:
             out[key] = per_mode
     return out
 
 
-def _fmt_table(summary: dict[str, Any], tracking: float) -> str:
+def _fmt_table(summary: dict[str, dict[str, CodingStats]], tracking: float) -> str:
     lines = [f"{'fps':>5} {'mode':<11} {'bits/frame':>10} {'payload':>8} {'p95':>6} {'header':>6} {'kbps':>6} {'codec ms':>8} {'err px':>7}  per field (bits)"]
     for key, modes in summary.items():
         for m, s in modes.items():
-            fields = " ".join(f"{g}={v:.1f}" for g, v in s["group_bits_per_frame"].items())
+            fields = " ".join(f"{g}={v:.1f}" for g, v in s.group_bits_per_frame.items())
             lines.append(
-                f"{key[:-3]:>5} {m:<11} {s['bits_per_frame']:>10.1f} {s['payload_bits_per_frame']:>8.1f} {s['bits_p95']:>6.0f} "
-                f"{s['header_bits_per_frame']:>6.0f} {s['kbps']:>6.2f} {s['codec_ms_per_frame']:>8.3f} {s['landmark_error_px_mean']:>7.3f}  {fields} term={s['termination_bits_per_frame']:.1f}"
+                f"{key[:-3]:>5} {m:<11} {s.bits_per_frame:>10.1f} {s.payload_bits_per_frame:>8.1f} {s.bits_p95:>6.0f} "
+                f"{s.header_bits_per_frame:>6.0f} {s.kbps:>6.2f} {s.codec_ms_per_frame:>8.3f} {s.landmark_error_px_mean:>7.3f}  {fields} term={s.termination_bits_per_frame:.1f}"
             )
     lines.append(f"tracking: {tracking:.2f} ms/frame")
     return "\n".join(lines)
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, (json.dumps(doc, indent=1) + "\n").encode())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -401,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for v in videos:
             if not Path(v).is_file():
                 raise CodecError(f"no such file: {v}")
-        clips, failed = [], []
+        clips: list[ClipResult] = []
+        failed: list[FailedClip] = []
         for k, v in enumerate(videos):
             if not args.quiet and len(videos) > 1:
                 print(f"[{k + 1}/{len(videos)}] {v}", file=sys.stderr)
@@ -412,70 +379,59 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if len(videos) == 1:
                     raise
                 print(f"codec-loopback: skipping {v}: {exc}", file=sys.stderr)
-                failed.append({"clip": str(v), "error": str(exc)})
+                failed.append(FailedClip(str(v), str(exc)))
         if not clips:
             raise CodecError("no clip could be processed")
     except (CodecError, ValueError, OSError, EvalError) as exc:  # sender's VideoError/NoFaceError are ValueErrors
         print(f"codec-loopback: {exc}", file=sys.stderr)
         return 1
     summary = aggregate(clips, modes)
-    tracking = float(np.average([c["tracking_ms_per_frame"] for c in clips], weights=[c["frames_tracked"] for c in clips]))
+    tracking = float(np.average([c.tracking_ms_per_frame for c in clips], weights=[c.frames_tracked for c in clips]))
     primary = "predictive" if "predictive" in modes else modes[0]
-    s15 = summary["15fps"][primary]
-    doc: dict[str, Any] = {
-        "fields": fields.name,
-        "mode": primary,
-        "frames": s15["frames"],
-        "bits_per_frame": s15["bits_per_frame"],
-        "payload_bits_per_frame": s15["payload_bits_per_frame"],
-        "kbps_15fps": s15["kbps"],
-        "kbps_30fps": summary.get("30fps", {}).get(primary, {}).get("kbps"),
-        "tracking_ms_per_frame": tracking,
-        "codec_ms_per_frame": s15["codec_ms_per_frame"],
-        "landmark_error_px": s15["landmark_error_px_mean"],
-        "tables": tables.digest[:16],
-        "hysteresis": args.hysteresis,
-        "smoothing": not args.no_smoothing,
-        "summary": summary,
-        "clips": [_strip_bits(c) for c in clips],
-        "failed": failed,
-    }
+    s15, s30 = summary["15fps"][primary], summary.get("30fps", {}).get(primary)
+    doc = LoopbackReport(
+        fields=fields.name,
+        mode=primary,
+        frames=s15.frames,
+        bits_per_frame=s15.bits_per_frame,
+        payload_bits_per_frame=s15.payload_bits_per_frame,
+        kbps_15fps=s15.kbps,
+        kbps_30fps=None if s30 is None else s30.kbps,
+        tracking_ms_per_frame=tracking,
+        codec_ms_per_frame=s15.codec_ms_per_frame,
+        landmark_error_px=s15.landmark_error_px_mean,
+        tables=tables.digest[:16],
+        hysteresis=args.hysteresis,
+        smoothing=not args.no_smoothing,
+        summary=summary,
+        clips=clips,
+        failed=failed,
+    )
     print(_fmt_table(summary, tracking))
-    for c in clips:
-        if "render" in c:
-            r = c["render"]
-            quality = ", ".join(f"{k.upper()} {r[k]:.3f}" for k in ("psnr", "ssim") if r.get(k) is not None)
-            speed = "nothing rendered" if r["render_fps"] is None else f"{r['render_ms_per_frame']:.1f} ms/frame ({r['render_fps']:.1f} FPS)"
-            print(f"render ({r['model']}{'' if r['trained'] else ', UNTRAINED'}, {r['view_choice']} views {r['views']}, "
-                  f"first at frame {r['first_view_frame']}): {speed}, {quality} -> {r['side_by_side']}")
+    for r in (c.render for c in clips if c.render is not None):
+        quality = ", ".join(f"{k.upper()} {v:.3f}" for k, v in (("psnr", r.psnr), ("ssim", r.ssim)) if v is not None)
+        speed = "nothing rendered" if r.render_fps is None else f"{r.render_ms_per_frame:.1f} ms/frame ({r.render_fps:.1f} FPS)"
+        print(f"render ({r.model}{'' if r.trained else ', UNTRAINED'}, {r.view_choice} views {r.views}, "
+              f"first at frame {r.first_view_frame}): {speed}, {quality} -> {r.side_by_side}")
     if compare is not None:
-
-        doc["comparison"] = summarize([c["comparison"] for c in clips])
-        doc["command"] = " ".join(["codec-loopback", *(sys.argv[1:] if argv is None else argv)])
-        doc["load"] = [round(x, 2) for x in os.getloadavg()]
-        print(f"\nat the same bitrate ({doc['comparison']['goal_kbps']:.2f} kbps: Frontal {primary}, views over a {args.call_seconds:g}-s call):")
-        print(text_table(doc["comparison"]))
-        print(views_sentence(doc["comparison"]))
+        comparisons = [c.comparison for c in clips if c.comparison is not None]
+        doc.comparison = summarize(comparisons)
+        doc.command = " ".join(["codec-loopback", *(sys.argv[1:] if argv is None else argv)])
+        doc.load = [round(x, 2) for x in os.getloadavg()]
+        print(f"\nat the same bitrate ({doc.comparison.goal_kbps:.2f} kbps: Frontal {primary}, views over a {args.call_seconds:g}-s call):")
+        print(text_table(doc.comparison))
+        print(views_sentence(doc.comparison))
         if args.report:
             written = write_report(doc, args.report)
             print()
-            for c in clips:
-                cmp = c["comparison"]
-                print(f"side by side ({' | '.join(cmp['side_by_side_tiles'])}): {cmp['side_by_side']}")
+            for cmp in comparisons:
+                print(f"side by side ({' | '.join(cmp.side_by_side_tiles)}): {cmp.side_by_side}")
             print(f"report: {written['html']}")
     if args.json:
-        _write_json(args.json, doc)
+        write_json(args.json, doc)
         if not args.quiet:
             print(f"wrote {args.json}", file=sys.stderr)
     return 0
-
-
-def _strip_bits(c: dict[str, Any]) -> dict[str, Any]:
-    c = json.loads(json.dumps(c))
-    for modes in c["coding"].values():
-        for s in modes.values():
-            s.pop("bits", None)
-    return c
 
 
 if __name__ == "__main__":  # pragma: no cover

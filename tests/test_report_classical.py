@@ -40,7 +40,7 @@ def test_identical_streams_share_a_key(frames: np.ndarray) -> None:
     b = encode_classical(frames, 15.0, "x264", 30.0, "1s")
     c = encode_classical(frames, 15.0, "x264", 120.0, "1s")
     assert stream_key(a) == stream_key(b) != stream_key(c)
-    assert describe(c)["kbps_actual"] == c.kbps_actual and describe(c)["keyframe_bits"] > 0
+    assert describe(c).kbps_actual == c.kbps_actual and describe(c).keyframe_bits > 0
 
 
 def test_run_setting_points_are_distinct_and_sorted(frames: np.ndarray) -> None:

@@ -9,6 +9,7 @@ from codec.fields import DrivingRecord, FieldSet
 from codec.tables import load_tables
 from frontal.eval.classical import decode_with_loss, encode_classical
 from frontal.eval.clips import synthetic_clip
+from frontal.jsonio import to_json
 from frontal.report.frontal_side import (
     NO_POSE,
     NO_VIEW,
@@ -44,7 +45,7 @@ def test_rate_counts_views_over_clip_and_call() -> None:
     assert r.kbps_call == pytest.approx(6.0 + 32_000 / 60 / 1000)  # over a 60-s call: +0.53 kbps
     long = FrontalRate("paper", 1800, 15.0, 720_000, 0, (4000,), 60.0)  # a clip longer than the call
     assert long.kbps_call == pytest.approx(long.kbps_clip)
-    assert r.to_json()["kbps_call"] == pytest.approx(r.kbps_call)
+    assert to_json(r)["kbps_call"] == pytest.approx(r.kbps_call)
 
 
 def test_rate_of_counts_whole_packets(records: list[DrivingRecord], tables) -> None:  # type: ignore[no-untyped-def]

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import numpy as np
 
-from codec.atomic import atomic_write
 from codec.callstats import IP_UDP_HEADER_BYTES
 from frontal.call.peer import CallPeer, PeerConfig
 from frontal.call.transport import AIORTC_SACKS, SackPolicy
+from frontal.jsonio import optional, write_json
 from receiver.render import make_renderer
 from sender.live import SenderConfig
 from sender.sources import VideoSource
@@ -57,7 +57,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class CallBench:
+    """The benchmark's result: the summary over directions, then each peer's own stats."""
+
+    duration_s: float
+    fps_target: float
+    frames_per_message: int
+    view_format: str
+    view_quality: int
+    renderer: str
+    two_way: bool
+    payload_kbps: float
+    codec_kbps: float
+    view_kbps: float
+    wire_kbps: float
+    wire_kbps_receiver_only: float | None  # one-way: the receiving peer's SACKs
+    wire_kbps_by_layer: dict[str, float]
+    sacks_per_received_packet: list[float]
+    sack: str
+    dtls_cipher: list[str | None]
+    latency_ms_p50: float
+    latency_ms_p95: float
+    fps: float
+    fps_rendered: float
+    fps_sent: float
+    driving_messages_per_s: float
+    payload_bytes_per_message: float
+    ip_udp_bytes_per_packet: int
+    packets_lost: int
+    render_ms_mean: float
+    track_ms_mean: float
+    load_average: list[float]
+    cpu_count: int | None
+    ended: list[str]
+    peers: list[dict[str, Any]]  # each peer's `CallStats` report, as it gives it
+    wall_s: float | None = optional()
+    load_average_start: list[float] | None = optional()
+
+
+async def run_bench(args: argparse.Namespace, url: str) -> CallBench:
     video = args.video or default_video()
     sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
                           view_quality=args.view_quality, view_kbps=args.view_kbps)
@@ -87,43 +126,42 @@ async def run_bench(args: argparse.Namespace, url: str) -> dict[str, object]:
     messages = sum(s["driving_messages_sent"] for s in senders)
     # wire bytes of a peer that only receives (SACKs) are part of the other direction's cost
     wire = [ra.stats["wire_kbps"]] + ([] if args.one_way else [rb.stats["wire_kbps"]])
-    return {
-        "duration_s": args.duration,
-        "fps_target": args.fps,
-        "frames_per_message": args.frames_per_message,
-        "view_format": args.view_format,
-        "view_quality": args.view_quality,
-        "renderer": args.renderer,
-        "two_way": not args.one_way,
-        "payload_kbps": mean("payload_kbps", senders),
-        "codec_kbps": mean("codec_kbps", senders),
-        "view_kbps": mean("view_kbps", senders),
-        "wire_kbps": round(float(np.mean(wire)), 3),
-        "wire_kbps_receiver_only": rb.stats["wire_kbps"] if args.one_way else None,
-        "wire_kbps_by_layer": {key[5:-5]: mean(key, [ra.stats] + ([] if args.one_way else [rb.stats]))
-                               for key in ra.stats if key.startswith("wire_") and key.endswith("_kbps")
-                               and key != "wire_kbps"},
-        "sacks_per_received_packet": [
+    return CallBench(
+        duration_s=args.duration,
+        fps_target=args.fps,
+        frames_per_message=args.frames_per_message,
+        view_format=args.view_format,
+        view_quality=args.view_quality,
+        renderer=args.renderer,
+        two_way=not args.one_way,
+        payload_kbps=mean("payload_kbps", senders),
+        codec_kbps=mean("codec_kbps", senders),
+        view_kbps=mean("view_kbps", senders),
+        wire_kbps=round(float(np.mean(wire)), 3),
+        wire_kbps_receiver_only=rb.stats["wire_kbps"] if args.one_way else None,
+        wire_kbps_by_layer={key[5:-5]: mean(key, [ra.stats] + ([] if args.one_way else [rb.stats]))
+                            for key in ra.stats if key.startswith("wire_") and key.endswith("_kbps") and key != "wire_kbps"},
+        sacks_per_received_packet=[
             round(r.stats["sctp_sacks_sent"] / max(1, r.stats["sctp_packets_received_needing_sack"]), 3)
             for r in (ra, rb)],
-        "sack": args.sack,
-        "dtls_cipher": [a.dtls_cipher, b.dtls_cipher],
-        "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
-        "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
-        "fps": mean("fps", receivers),
-        "fps_rendered": mean("fps_rendered", receivers),
-        "fps_sent": mean("fps_sent", senders),
-        "driving_messages_per_s": round(messages / len(senders) / args.duration, 2),
-        "payload_bytes_per_message": round(sum(s["driving_bytes_sent"] for s in senders) / max(1, messages), 1),
-        "ip_udp_bytes_per_packet": IP_UDP_HEADER_BYTES,
-        "packets_lost": sum(r["packets_lost"] for r in receivers),
-        "render_ms_mean": mean("render_ms_mean", receivers),
-        "track_ms_mean": mean("track_ms_mean", senders),
-        "load_average": list(os.getloadavg()),
-        "cpu_count": os.cpu_count(),
-        "ended": [ra.reason, rb.reason],
-        "peers": [ra.stats, rb.stats],
-    }
+        sack=args.sack,
+        dtls_cipher=[a.dtls_cipher, b.dtls_cipher],
+        latency_ms_p50=round(float(np.percentile(lat, 50)), 1),
+        latency_ms_p95=round(float(np.percentile(lat, 95)), 1),
+        fps=mean("fps", receivers),
+        fps_rendered=mean("fps_rendered", receivers),
+        fps_sent=mean("fps_sent", senders),
+        driving_messages_per_s=round(messages / len(senders) / args.duration, 2),
+        payload_bytes_per_message=round(sum(s["driving_bytes_sent"] for s in senders) / max(1, messages), 1),
+        ip_udp_bytes_per_packet=IP_UDP_HEADER_BYTES,
+        packets_lost=int(sum(r["packets_lost"] for r in receivers)),
+        render_ms_mean=mean("render_ms_mean", receivers),
+        track_ms_mean=mean("track_ms_mean", senders),
+        load_average=list(os.getloadavg()),
+        cpu_count=os.cpu_count(),
+        ended=[ra.reason, rb.reason],
+        peers=[ra.stats, rb.stats],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,15 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"frontal bench-call: error: {exc}", file=sys.stderr)
         return 1
-    result["wall_s"] = round(time.monotonic() - t0, 1)
-    result["load_average_start"] = load_start
-    summary = {k: v for k, v in result.items() if k != "peers"}
-    for key, value in summary.items():
-        print(f"{key:28s} {value}")
+    result = replace(result, wall_s=round(time.monotonic() - t0, 1), load_average_start=load_start)
+    for f in fields(result):
+        if f.name != "peers":
+            print(f"{f.name:28s} {getattr(result, f.name)}")
     if args.json is not None:
-        atomic_write(args.json, json.dumps(result, indent=2).encode())
-    ended = cast(list[str], result["ended"])
-    return 0 if all(r in ("duration", "bye") for r in ended) else 1
+        write_json(args.json, result, indent=2)
+    return 0 if all(r in ("duration", "bye") for r in result.ended) else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     classical_side.py  floor, rate sweep and an encode matched to Frontal's bitrate per codec
     quality.py         `Scorer`: every metric of `frontal.eval.metrics` and expression fidelity, face models loaded once
     summary.py         frame-weighted means over clips, the headline table
+    types.py           the report's typed records (what report.json holds)
     plots.py           rate-distortion and loss plots (PNG)
     video.py           the labelled side-by-side video
     html.py, folder.py the report folder: report.json, plots, index.html

@@ -24,6 +24,7 @@ from frontal.eval.classical import (
     encode_classical,
     find_lowest,
 )
+from frontal.report.types import ClassicalPoint
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,12 @@ def run_setting(frames: np.ndarray, fps: float, codec: Codec, keyint: KeyInt, ra
                       matched, goal_kbps, reachable, decode_ms)
 
 
-def describe(r: ClassicalResult) -> dict[str, object]:
-    """The rate facts of one encode (no frames)."""
-    return {
-        "kbps_target": r.kbps_target,
-        "kbps_actual": r.kbps_actual,
-        "bits_total": r.bits_total,
-        "keyframe_bits": int(r.bits_per_frame[np.asarray(r.bitstream.keyframes)].sum()),
-        "reached_by": "max quantizer" if r.kbps_target is None else f"{r.kbps_target:g} kbps target",
-    }
+def describe(r: ClassicalResult) -> ClassicalPoint:
+    """The rate facts of one encode (no frames, not scored)."""
+    return ClassicalPoint(
+        kbps_target=r.kbps_target,
+        kbps_actual=r.kbps_actual,
+        bits_total=r.bits_total,
+        keyframe_bits=int(r.bits_per_frame[np.asarray(r.bitstream.keyframes)].sum()),
+        reached_by="max quantizer" if r.kbps_target is None else f"{r.kbps_target:g} kbps target",
+    )

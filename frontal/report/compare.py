@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +33,14 @@ from frontal.report.frontal_side import (
     render_stream,
 )
 from frontal.report.quality import REPORT_METRICS, Scorer
+from frontal.report.types import (
+    ClipComparison,
+    FrontalClip,
+    FrontalFloor,
+    LossResult,
+    MatchedPoint,
+    SettingResult,
+)
 from frontal.report.video import write_side_by_side
 from frontal.views_live import SourcedRenderer, SourcePlan, live_views
 from sender.live import SenderConfig
@@ -87,7 +95,7 @@ def source_plan(clip: TrackedClip, choice: str, sender: SenderConfig | None = No
 
 
 def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tables: Tables, fps: float,
-                 opts: CompareOptions) -> dict[str, Any]:
+                 opts: CompareOptions) -> ClipComparison:
     """Run both paths on a tracked clip (`frontal.pipeline.TrackedClip` with images, at `fps`)."""
     from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
@@ -108,8 +116,6 @@ def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tab
         rendered = render_stream(source, lossless, bar)
     goal = rates[primary].kbps_call
     ms = rendered.render_ms if len(rendered.render_ms) else np.full(1, np.nan)  # no view arrived: nothing rendered
-    out: dict[str, Any] = {"frames": n, "fps": fps, "seconds": n / fps, "call_seconds": opts.call_seconds,
-                           "goal_kbps": goal, "goal": f"Frontal {primary}, views amortised over {opts.call_seconds:g} s"}
     with Scorer(ref, fps) as scorer:
         with _bar(opts, total=1 + len(opts.losses), desc="frontal metrics", unit="output") as bar:
             quality = scorer.score(rendered.frames, opts.headline_metrics)
@@ -120,37 +126,37 @@ def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tab
             for rate in opts.losses:
                 held = decode_held(packets, fields, tables, loss_mask(n, rate, opts.loss_seed))
                 frames, rerendered = held_frames(lossless, rendered.frames, held, source)
-                loss_rows.append({"loss": rate, "lost": int(held.lost.sum()), "frozen": int(held.frozen.sum()),
-                                  "rerendered": rerendered, "quality": scorer.score(frames, opts.metrics)})
+                loss_rows.append(LossResult(rate, int(held.lost.sum()), int(held.frozen.sum()), rerendered=rerendered,
+                                            quality=scorer.score(frames, opts.metrics)))
                 bar.update(1)
-        out["frontal"] = {
-            "model": opts.model,
-            "trained": bool(renderer.trained),
-            "fields": fields.name,
-            "view_choice": plan.choice,
-            "views": plan.frames,
-            "view_format": plan.view_format,
-            "view_schedule": asdict(plan.report),
-            "first_view_frame": first,
-            "frames_after_first_view": 0 if first is None else n - first,
-            "rates": {m: {**r.to_json(), "same_decoded_values": same[m]} for m, r in rates.items()},
-            "primary_mode": primary,
-            "render_ms_mean": _num(float(ms.mean())),
-            "render_ms_median": _num(float(np.median(ms))),
-            "render_fps": _num(1000.0 / float(np.median(ms))),
-            "render_fps_mean": _num(1000.0 / float(ms.mean())),
-            "floor": {
-                "fps": fps,
-                "kbps_call": min(r.kbps_call for r in rates.values()),
-                "kbps_clip": min(r.kbps_clip for r in rates.values()),
-                "packet_kbps": min(r.packet_kbps for r in rates.values()),
-                "header_kbps": OVERHEAD_BITS * fps / 1000.0,
-                "renders_real_time": bool(1000.0 / float(np.median(ms)) >= REAL_TIME_FPS),
-            },
-            "quality": quality,
-            "quality_after_first_view": after,
-            "loss": loss_rows,
-        }
+        frontal = FrontalClip(
+            model=opts.model,
+            trained=bool(renderer.trained),
+            fields=fields.name,
+            view_choice=plan.choice,
+            views=plan.frames,
+            view_format=plan.view_format,
+            view_schedule=plan.report,
+            first_view_frame=first,
+            frames_after_first_view=0 if first is None else n - first,
+            rates={m: replace(r, same_decoded_values=same[m]) for m, r in rates.items()},
+            primary_mode=primary,
+            render_ms_mean=_num(float(ms.mean())),
+            render_ms_median=_num(float(np.median(ms))),
+            render_fps=_num(1000.0 / float(np.median(ms))),
+            render_fps_mean=_num(1000.0 / float(ms.mean())),
+            floor=FrontalFloor(
+                fps=fps,
+                kbps_call=min(r.kbps_call for r in rates.values()),
+                kbps_clip=min(r.kbps_clip for r in rates.values()),
+                packet_kbps=min(r.packet_kbps for r in rates.values()),
+                header_kbps=OVERHEAD_BITS * fps / 1000.0,
+                renders_real_time=bool(1000.0 / float(np.median(ms)) >= REAL_TIME_FPS),
+            ),
+            quality=quality,
+            quality_after_first_view=after,
+            loss=loss_rows,
+        )
         tiles = [("input", ref), (f"Frontal {goal:.1f} kbps {plan.choice} views" + ("" if renderer.trained else " UNTRAINED"),
                                   rendered.frames)]
         rows = []
@@ -165,13 +171,12 @@ def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tab
                     tiles.append((f"{run.codec} {m.kbps_actual:.1f} kbps" + ("" if run.reachable else " (floor)"), m.frames))
                 del run
                 bar.update(1)
-        out["classical"] = rows
     video = opts.video_dir / f"{Path(clip.path).stem}_compare.mp4"
 
     write_side_by_side(video, tiles, fps)
-    out["side_by_side"] = str(video)
-    out["side_by_side_tiles"] = [label for label, _ in tiles]
-    return out
+    return ClipComparison(frames=n, fps=fps, seconds=n / fps, call_seconds=opts.call_seconds, goal_kbps=goal,
+                          goal=f"Frontal {primary}, views amortised over {opts.call_seconds:g} s", frontal=frontal,
+                          classical=rows, side_by_side=str(video), side_by_side_tiles=[label for label, _ in tiles])
 
 
 def _num(x: float) -> float | None:
@@ -182,28 +187,24 @@ def _same_values(a: Sequence[Any], b: Sequence[Any]) -> bool:
     return all(x is not None and y is not None and np.array_equal(x.q, y.q) for x, y in zip(a, b))
 
 
-def _score_setting(run: SettingRun, scorer: Scorer, opts: CompareOptions) -> dict[str, Any]:
+def _score_setting(run: SettingRun, scorer: Scorer, opts: CompareOptions) -> SettingResult:
     floor_key, matched_key = stream_key(run.floor), stream_key(run.matched)
     points = []
     for r in run.points:
         key = stream_key(r)
         metrics = opts.headline_metrics if key == matched_key else opts.metrics
-        points.append({**describe(r), "floor": key == floor_key, "matched": key == matched_key,
-                       "quality": scorer.score(r.frames, metrics)})
-    matched = next(p for p in points if p["matched"])
-    floor = next(p for p in points if p["floor"])
+        points.append(replace(describe(r), floor=key == floor_key, matched=key == matched_key, quality=scorer.score(r.frames, metrics)))
+    matched = next(p for p in points if p.matched)
     loss = []
     for rate in opts.losses:
         ld = decode_with_loss(run.matched.bitstream, rate, opts.loss_seed)
-        loss.append({"loss": rate, "lost": int(ld.lost.sum()), "frozen": int(ld.frozen.sum()),
-                     "quality": scorer.score(ld.frames, opts.metrics)})
-    return {
-        "codec": run.codec,
-        "keyint": run.keyint,
-        "floor": floor,
-        "matched": {**matched, "goal_kbps": run.goal_kbps, "reachable": run.reachable,
-                    "decode_ms_per_frame": run.decode_ms_per_frame,
-                    "decode_fps": 1000.0 / run.decode_ms_per_frame if run.decode_ms_per_frame > 0 else None,
-                    "loss": loss},
-        "points": points,
-    }
+        loss.append(LossResult(rate, int(ld.lost.sum()), int(ld.frozen.sum()), quality=scorer.score(ld.frames, opts.metrics)))
+    return SettingResult(
+        codec=run.codec,
+        keyint=run.keyint,
+        floor=next(p for p in points if p.floor),
+        matched=MatchedPoint(**vars(matched), goal_kbps=run.goal_kbps, reachable=run.reachable,
+                             decode_ms_per_frame=run.decode_ms_per_frame,
+                             decode_fps=1000.0 / run.decode_ms_per_frame if run.decode_ms_per_frame > 0 else None, loss=loss),
+        points=points,
+    )

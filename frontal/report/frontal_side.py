@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
 from codec.stream import EncodedFrame, StreamDecoder, StreamEncoder
 from codec.tables import Tables
+from frontal.jsonio import optional
 from frontal.views_live import SourcedRenderer
 
 log = logging.getLogger(__name__)
@@ -42,53 +43,33 @@ NO_VIEW = 0  # black: no source view yet, the receiver has nothing to show
 
 @dataclass(frozen=True)
 class FrontalRate:
-    """The bits Frontal spends on one clip in one coding mode."""
+    """The bits Frontal spends on one clip in one coding mode; the rates are worked out from them:
+    `kbps_clip`, packets and views over the clip's duration; `kbps_call`, packets at the clip's rate
+    and views amortised over a `call_seconds` call."""
 
     mode: str
     frames: int
     fps: float
+    seconds: float = field(init=False)
     packet_bits: int  # whole packets: payload + header/CRC
     payload_bits: int
+    bits_per_frame: float = field(init=False)
     view_bytes: tuple[int, ...]
+    packet_kbps: float = field(init=False)
+    kbps_clip: float = field(init=False)
+    kbps_call: float = field(init=False)
     call_seconds: float
+    same_decoded_values: bool | None = optional()  # the mode decodes to the primary mode's values
 
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.fps
-
-    @property
-    def view_bits(self) -> int:
-        return 8 * sum(self.view_bytes)
-
-    @property
-    def packet_kbps(self) -> float:
-        return self.packet_bits / self.seconds / 1000.0
-
-    @property
-    def kbps_clip(self) -> float:
-        """Packets and views over the clip's duration."""
-        return (self.packet_bits + self.view_bits) / self.seconds / 1000.0
-
-    @property
-    def kbps_call(self) -> float:
-        """Packets at the clip's rate, views amortised over a `call_seconds` call."""
-        return self.packet_kbps + self.view_bits / max(self.call_seconds, self.seconds) / 1000.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "frames": self.frames,
-            "fps": self.fps,
-            "seconds": self.seconds,
-            "packet_bits": self.packet_bits,
-            "payload_bits": self.payload_bits,
-            "bits_per_frame": self.packet_bits / self.frames,
-            "view_bytes": list(self.view_bytes),
-            "packet_kbps": self.packet_kbps,
-            "kbps_clip": self.kbps_clip,
-            "kbps_call": self.kbps_call,
-            "call_seconds": self.call_seconds,
-        }
+    def __post_init__(self) -> None:  # the derived fields (frozen: set through object.__setattr__)
+        seconds = self.frames / self.fps
+        view_bits = 8 * sum(self.view_bytes)
+        packet_kbps = self.packet_bits / seconds / 1000.0
+        derived = {"seconds": seconds, "bits_per_frame": self.packet_bits / self.frames, "packet_kbps": packet_kbps,
+                   "kbps_clip": (self.packet_bits + view_bits) / seconds / 1000.0,
+                   "kbps_call": packet_kbps + view_bits / max(self.call_seconds, seconds) / 1000.0}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 def encode_stream(records: Sequence[DrivingRecord], fields: FieldSet, tables: Tables, mode: str, fps: float) -> list[EncodedFrame]:

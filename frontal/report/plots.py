@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from frontal.report.quality import SCORE_KEYS, SCORE_LABELS
+from frontal.report.types import LossResult, Summary
 
 log = logging.getLogger(__name__)
 
@@ -23,37 +24,37 @@ def _figure() -> Any:
     return plt
 
 
-def rd_plot(summary: dict[str, Any], key: str, path: Path) -> bool:
+def rd_plot(summary: Summary, key: str, path: Path) -> bool:
     """Plot metric `key` against actual kbps (log axis). False (no file) when nothing has the metric."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
     drawn = False
-    for c in summary["classical"]:
-        pts = [(p["kbps_actual"], p["quality"].get(key)) for p in c["rd"] if p["quality"].get(key) is not None]
-        color, style = COLORS.get(c["codec"], "grey"), KEYINT_STYLE.get(c["keyint"], ":")
-        label = f"{c['codec']} ({KEYINT_TEXT.get(c['keyint'], c['keyint'])})"
+    for c in summary.classical:
+        pts = [(p.kbps_actual, p.quality.get(key)) for p in c.rd if p.quality.get(key) is not None]
+        color, style = COLORS.get(c.codec, "grey"), KEYINT_STYLE.get(c.keyint, ":")
+        label = f"{c.codec} ({KEYINT_TEXT.get(c.keyint, c.keyint)})"
         if pts:
             xs, ys = zip(*pts)
             ax.plot(xs, ys, style, color=color, marker=".", label=label)
             drawn = True
-        fq = c["floor_quality"].get(key)
+        fq = c.floor_quality.get(key)
         if fq is not None:
-            ax.plot([c["floor_kbps"]], [fq], "v", color=color, mfc="none" if c["keyint"] == "clip" else color, ms=8)
-        mq = c["matched_quality"].get(key)
+            ax.plot([c.floor_kbps], [fq], "v", color=color, mfc="none" if c.keyint == "clip" else color, ms=8)
+        mq = c.matched_quality.get(key)
         if mq is not None:
-            ax.plot([c["matched_kbps"]], [mq], "o", color=color, mfc="none" if c["keyint"] == "clip" else color, ms=7,
+            ax.plot([c.matched_kbps], [mq], "o", color=color, mfc="none" if c.keyint == "clip" else color, ms=7,
                     label=None if pts else label)
             drawn = True
-    f = summary["frontal"]
-    fq = f["quality"].get(key)
+    f = summary.frontal
+    fq = f.quality.get(key)
     if fq is not None:
-        r = f["rates"][f["primary_mode"]]
-        tag = f", {f['view_choice']} views" + ("" if f["trained"] else ", untrained")
-        ax.plot([r["kbps_call"]], [fq], "*", color="red", ms=15, label=f"Frontal {f['primary_mode']}{tag} ({summary['call_seconds']:g}-s call)")
-        ax.plot([r["kbps_clip"]], [fq], "*", color="red", mfc="none", ms=15, label=f"Frontal {f['primary_mode']}{tag} (views over the clip)")
-        for m, rr in f["rates"].items():
-            if m != f["primary_mode"]:
-                ax.plot([rr["kbps_call"]], [fq], "P", color="darkred", ms=9, label=f"Frontal {m} ({summary['call_seconds']:g}-s call)")
+        r = f.rates[f.primary_mode]
+        tag = f", {f.view_choice} views" + ("" if f.trained else ", untrained")
+        ax.plot([r.kbps_call], [fq], "*", color="red", ms=15, label=f"Frontal {f.primary_mode}{tag} ({summary.call_seconds:g}-s call)")
+        ax.plot([r.kbps_clip], [fq], "*", color="red", mfc="none", ms=15, label=f"Frontal {f.primary_mode}{tag} (views over the clip)")
+        for m, rr in f.rates.items():
+            if m != f.primary_mode:
+                ax.plot([rr.kbps_call], [fq], "P", color="darkred", ms=9, label=f"Frontal {m} ({summary.call_seconds:g}-s call)")
         drawn = True
     if not drawn:
         plt.close(fig)
@@ -72,26 +73,25 @@ def rd_plot(summary: dict[str, Any], key: str, path: Path) -> bool:
     return True
 
 
-def loss_plot(summary: dict[str, Any], key: str, path: Path) -> bool:
+def loss_plot(summary: Summary, key: str, path: Path) -> bool:
     """Metric `key` against packet-loss rate at Frontal's bitrate (0 % = no loss)."""
     plt = _figure()
-    f = summary["frontal"]
-    if f["quality"].get(key) is None or not f["loss"]:
+    f = summary.frontal
+    if f.quality.get(key) is None or not f.loss:
         return False
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
 
-    def curve(base: float | None, loss: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
-        pts = [(0.0, base)] + [(100 * r["loss"], r["quality"].get(key)) for r in loss]
-        pts = [(x, y) for x, y in pts if y is not None]
-        return [x for x, _ in pts], [y for _, y in pts]
+    def curve(base: float | None, loss: list[LossResult]) -> tuple[list[float], list[float]]:
+        pts = [(0.0, base)] + [(100 * r.loss, r.quality.get(key)) for r in loss]
+        return [x for x, y in pts if y is not None], [y for _, y in pts if y is not None]
 
-    for c in summary["classical"]:
-        xs, ys = curve(c["matched_quality"].get(key), c["loss"])
-        ax.plot(xs, ys, KEYINT_STYLE.get(c["keyint"], ":"), color=COLORS.get(c["codec"], "grey"), marker="o",
-                label=f"{c['codec']} ({KEYINT_TEXT.get(c['keyint'], c['keyint'])}), {c['matched_kbps']:.1f} kbps")
-    xs, ys = curve(f["quality"].get(key), f["loss"])
+    for c in summary.classical:
+        xs, ys = curve(c.matched_quality.get(key), c.loss)
+        ax.plot(xs, ys, KEYINT_STYLE.get(c.keyint, ":"), color=COLORS.get(c.codec, "grey"), marker="o",
+                label=f"{c.codec} ({KEYINT_TEXT.get(c.keyint, c.keyint)}), {c.matched_kbps:.1f} kbps")
+    xs, ys = curve(f.quality.get(key), f.loss)
     ax.plot(xs, ys, "-", color="red", marker="*", ms=12,
-            label=f"Frontal (hold and resync, {f['view_choice']} views){'' if f['trained'] else ', untrained'}")
+            label=f"Frontal (hold and resync, {f.view_choice} views){'' if f.trained else ', untrained'}")
     ax.set_xlabel("packet loss, % (independent, same seeded pattern for every codec)")
     ax.set_ylabel(SCORE_LABELS.get(key, key))
     ax.set_title(f"{SCORE_LABELS.get(key, key)} under packet loss at Frontal's bitrate", fontsize=9)
@@ -103,7 +103,7 @@ def loss_plot(summary: dict[str, Any], key: str, path: Path) -> bool:
     return True
 
 
-def write_plots(summary: dict[str, Any], folder: Path) -> dict[str, str]:
+def write_plots(summary: Summary, folder: Path) -> dict[str, str]:
     """All plots into `folder`; returns {name: file name}."""
     out: dict[str, str] = {}
     for key in SCORE_KEYS:

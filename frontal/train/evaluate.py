@@ -27,13 +27,12 @@ checkpoint), `NAME=untrained` (the seeded random model, for a trained-vs-untrain
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,7 +40,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from codec.atomic import atomic_write
 from frontal.dataset import DEFAULT_VAL_PERCENT, is_validation
 from frontal.eval.identity import FaceIdentity
 from frontal.eval.landmarks import FaceMeshLandmarker
@@ -51,7 +49,8 @@ from frontal.eval.metrics import (
     aggregate_by_bucket,
     measure,
 )
-from frontal.views_live import SourcedRenderer, SourcePlan, frames_of_arrays, schedule_views
+from frontal.jsonio import optional, write_json
+from frontal.views_live import SourcedRenderer, SourcePlan, ViewScheduleReport, frames_of_arrays, schedule_views
 from models.frames import image_to_tensor
 from models.registry import build_untrained, get_config, model_names
 from receiver.renderer import Renderer
@@ -191,6 +190,72 @@ def render_clip(renderer: Any, clip: ClipFrames, plan: SourcePlan, frames: np.nd
     return out
 
 
+@dataclass(frozen=True)
+class MetricMean:
+    mean: float | None  # None: no frame had a value
+    n: int
+
+
+@dataclass(frozen=True)
+class BucketMean:
+    lo: float  # |yaw| degrees
+    hi: float
+    n: int
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One model with one view method, over every clip."""
+
+    view_choice: str  # "live" or "oracle"
+    frames: int
+    frames_after_first_view: int
+    render_s: float
+    _: KW_ONLY
+    identity_no_face_output: int | None = optional()  # with the identity metric
+    identity_no_face_input: int | None = optional()
+    nme_no_face_output: int | None = optional()  # with NME
+    nme_no_face_input: int | None = optional()
+    overall: dict[str, MetricMean]  # metric -> mean over every frame
+    after_first_view: dict[str, MetricMean]
+    buckets: dict[str, list[BucketMean]]  # metric -> per |yaw| bucket
+
+
+@dataclass(frozen=True)
+class RunSettings(EvalSettings):
+    folder: str = ""  # the prepared folder
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    weights: str | None
+    trained: bool
+
+
+@dataclass(frozen=True)
+class ClipUse:
+    """One clip with one view method: its source views and driving frames."""
+
+    clip: str
+    views: str  # the view method
+    view_choice: str
+    source_frames: list[int]
+    source_yaw_deg: list[float]
+    view_schedule: ViewScheduleReport
+    frames: int
+    frames_after_first_view: int
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    settings: RunSettings
+    models: dict[str, ModelInfo]  # label -> model
+    clips: list[ClipUse]
+    results: dict[str, dict[str, MethodResult]]  # label -> view method -> result
+
+
 @dataclass
 class Accumulator:
     """Per-frame values and yaw of one (model, view method)."""
@@ -212,29 +277,28 @@ class Accumulator:
                 self.counts[f"{name}_no_face_output"] = self.counts.get(f"{name}_no_face_output", 0) + scores.n_no_face_dist
                 self.counts[f"{name}_no_face_input"] = self.counts.get(f"{name}_no_face_input", 0) + scores.n_no_face_ref
 
-    def summary(self, edges: Sequence[float]) -> dict[str, Any]:
+    def summary(self, choice: str, edges: Sequence[float]) -> MethodResult:
         yaw = np.asarray(self.yaw)
         shown = np.asarray(self.shown, dtype=bool)
-        res: dict[str, Any] = {"frames": len(self.yaw), "frames_after_first_view": int(shown.sum()),
-                               "render_s": round(self.seconds, 2), **self.counts,
-                               "overall": {}, "after_first_view": {}, "buckets": {}}
+        overall, after_first, buckets = {}, {}, {}
         for name, vals in self.values.items():
             v = np.asarray(vals, dtype=np.float64)
             ok = ~np.isnan(v)
-            res["overall"][name] = {"mean": _num(v[ok].mean()) if ok.any() else None, "n": int(ok.sum())}
+            overall[name] = MetricMean(_num(v[ok].mean()) if ok.any() else None, int(ok.sum()))
             after = ok & shown
-            res["after_first_view"][name] = {"mean": _num(v[after].mean()) if after.any() else None, "n": int(after.sum())}
-            res["buckets"][name] = [{"lo": b.lo, "hi": b.hi, "n": b.n, "mean": _num(b.mean)}
-                                    for b in aggregate_by_bucket(v, yaw, edges)]
-        return res
+            after_first[name] = MetricMean(_num(v[after].mean()) if after.any() else None, int(after.sum()))
+            buckets[name] = [BucketMean(b.lo, b.hi, b.n, _num(b.mean)) for b in aggregate_by_bucket(v, yaw, edges)]
+        return MethodResult(view_choice=choice, frames=len(self.yaw), frames_after_first_view=int(shown.sum()),
+                            render_s=round(self.seconds, 2), **self.counts, overall=overall, after_first_view=after_first,
+                            buckets=buckets)
 
 
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 5)
 
 
-def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progress: bool = True) -> dict[str, Any]:
-    """Run every model on the same clips and frames; returns the JSON-able results."""
+def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progress: bool = True) -> EvalReport:
+    """Run every model on the same clips and frames."""
 
     clips = list_clips(folder, settings)
     if not clips:
@@ -258,10 +322,9 @@ def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progr
                 views = plan.frames
                 frames = driving_frames(clip, views, settings.max_frames)
                 shown = np.array([plan.count_at(int(t)) > 0 for t in frames], dtype=bool)
-                used.append({"clip": clip.name, "views": method, "view_choice": plan.choice, "source_frames": views,
-                             "source_yaw_deg": [round(float(clip.yaw_deg[v]), 1) for v in views],
-                             "view_schedule": asdict(plan.report), "frames": len(frames),
-                             "frames_after_first_view": int(shown.sum())})
+                used.append(ClipUse(clip=clip.name, views=method, view_choice=plan.choice, source_frames=views,
+                                    source_yaw_deg=[round(float(clip.yaw_deg[v]), 1) for v in views],
+                                    view_schedule=plan.report, frames=len(frames), frames_after_first_view=int(shown.sum())))
                 ref = clip.crops[frames]
                 for spec in specs:
                     t0 = time.perf_counter()
@@ -277,16 +340,13 @@ def evaluate(specs: list[ModelSpec], folder: Path, settings: EvalSettings, progr
             bar.close()
         if mesh is not None:
             mesh.close()
-    return {
-        "settings": {**asdict(settings), "folder": str(folder)},
-        "models": {s.label: {"name": s.name, "weights": s.weights,
-                             "trained": s.weights != "untrained" and bool(renderers[s.label].trained)}
-                   for s in specs},
-        "clips": used,
-        "results": {s.label: {m: {"view_choice": view_choice(m), **acc[(s.label, m)].summary(settings.yaw_edges)}
-                              for m in settings.view_methods}
-                    for s in specs},
-    }
+    return EvalReport(
+        settings=RunSettings(**vars(settings), folder=str(folder)),
+        models={s.label: ModelInfo(s.name, s.weights, s.weights != "untrained" and bool(renderers[s.label].trained)) for s in specs},
+        clips=used,
+        results={s.label: {m: acc[(s.label, m)].summary(view_choice(m), settings.yaw_edges) for m in settings.view_methods}
+                 for s in specs},
+    )
 
 
 def view_choice(method: str) -> str:
@@ -298,38 +358,42 @@ CHOICE_TEXT = {"live": "live (call's selector and budget)", "oracle": "oracle (w
 LOWER_IS_BETTER = {"identity", "nme"}
 
 
-def format_tables(res: dict[str, Any]) -> str:
+def format_tables(res: EvalReport) -> str:
     """Overall table (model x views, one column per metric; live views also over the frames after
     the first view) and per-|yaw|-bucket tables."""
-    metrics = [m for m in ALL_METRICS if any(m in v["overall"] for r in res["results"].values() for v in r.values())]
+    metrics = [m for m in ALL_METRICS if any(m in v.overall for r in res.results.values() for v in r.values())]
     found = "nme" in metrics  # FaceMesh finds a face in the output: NME is over those frames only
     lines = ["| model | views | frames | " + " | ".join(_head(m) for m in metrics)
              + (" | face found in output" if found else "") + " | view choice |",
              "|---|---|---|" + "---|" * (len(metrics) + found + 1)]
-    for label, per in res["results"].items():
+    for label, per in res.results.items():
         for method, r in per.items():
-            choice = CHOICE_TEXT[r.get("view_choice", view_choice(method))]
-            cells = [_fmt(r["overall"].get(m, {}).get("mean")) for m in metrics]
+            cells = [_fmt(_mean(r.overall, m)) for m in metrics]
             if found:
-                cells.append(f"{1 - r.get('nme_no_face_output', 0) / max(r['frames'], 1):.0%}")
-            lines.append(f"| {label} | {method} | {r['frames']} | " + " | ".join([*cells, choice]) + " |")
+                cells.append(f"{1 - (r.nme_no_face_output or 0) / max(r.frames, 1):.0%}")
+            lines.append(f"| {label} | {method} | {r.frames} | " + " | ".join([*cells, CHOICE_TEXT[r.view_choice]]) + " |")
             if method == "live":
-                after = [_fmt(r["after_first_view"].get(m, {}).get("mean")) for m in metrics] + ([""] if found else [])
-                lines.append(f"| {label} | live, after 1st view | {r['frames_after_first_view']} | "
+                after = [_fmt(_mean(r.after_first_view, m)) for m in metrics] + ([""] if found else [])
+                lines.append(f"| {label} | live, after 1st view | {r.frames_after_first_view} | "
                              + " | ".join([*after, "frames with a view only"]) + " |")
     for m in metrics:
-        first = next(iter(next(iter(res["results"].values())).values()))
-        buckets = first["buckets"].get(m)
+        first = next(iter(next(iter(res.results.values())).values()))
+        buckets = first.buckets.get(m)
         if not buckets:
             continue
-        heads = [f"{b['lo']:g}-{b['hi']:g}°" for b in buckets]
+        heads = [f"{b.lo:g}-{b.hi:g}°" for b in buckets]
         lines += ["", f"{_head(m)} by |yaw|", "| model | views | " + " | ".join(heads) + " |",
                   "|---|---|" + "---|" * len(heads)]
-        for label, per in res["results"].items():
+        for label, per in res.results.items():
             for method, r in per.items():
-                cells = [f"{_fmt(b['mean'])} ({b['n']})" for b in r["buckets"].get(m, [])]
+                cells = [f"{_fmt(b.mean)} ({b.n})" for b in r.buckets.get(m, [])]
                 lines.append(f"| {label} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _mean(means: dict[str, MetricMean], metric: str) -> float | None:
+    m = means.get(metric)
+    return None if m is None else m.mean
 
 
 def _head(m: str) -> str:
@@ -390,6 +454,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(format_tables(res))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.json, (json.dumps(res, indent=1) + "\n").encode())
+        write_json(args.json, res)
     return 0
