@@ -4,9 +4,12 @@
     version       1 byte (1)
     header_len    4 bytes big-endian, then a UTF-8 JSON header:
                   {"model", "fields", "fps", "mode", "tables", "intra_period", "frames", "views",
-                   "size", "created_by"}
+                   "size", "created_by"} (+ "shape_model", the shape model's digest, for a shape
+                   field set)
     records       each: type (1 byte), length (LEB128 varint), body
-                  1 = source view: meta_len (2 bytes BE), meta JSON {"index","frame","yaw","sup","format"},
+                  1 = source view: meta_len (2 bytes BE), meta JSON {"index","frame","yaw","sup","format"}
+                      (+ "shape": the view's record, one intra payload of the file's field set
+                      (`codec.stream.encode_intra_record`), base64, in a shape field set's file),
                       then the compressed image bytes (in its `format`: webp, jpeg or avif)
                   2 = driving packet (codec/wire.py bytes)
                   3 = end: CRC-32 of every byte before this record (4 bytes BE), packet count (4 bytes BE)
@@ -17,6 +20,8 @@ a half-written file behind. docs/bitstream.md specifies every byte.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import struct
@@ -44,9 +49,13 @@ class SourceView:
     frame: int
     yaw: float
     sup: NDArray[Any]  # [n_sup, 2] float32
+    record: bytes | None = None  # a shape field set's view: its record, one intra payload
 
     def meta(self) -> dict[str, Any]:
-        return {"index": self.index, "frame": self.frame, "yaw": round(float(self.yaw), 5), "format": self.format, "sup": np.round(self.sup.astype(np.float64), 6).tolist()}
+        out = {"index": self.index, "frame": self.frame, "yaw": round(float(self.yaw), 5), "format": self.format, "sup": np.round(self.sup.astype(np.float64), 6).tolist()}
+        if self.record is not None:  # only then: the other files' bytes never change
+            out["shape"] = base64.b64encode(self.record).decode("ascii")
+        return out
 
 
 @dataclass
@@ -150,8 +159,12 @@ def _parse_view(body: bytes) -> SourceView:
     (mlen,) = struct.unpack_from(">H", body)
     try:
         meta = json.loads(body[2 : 2 + mlen].decode())
-        return SourceView(body[2 + mlen :], str(meta["format"]), int(meta["index"]), int(meta["frame"]), float(meta["yaw"]), np.asarray(meta["sup"], np.float32))
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        record = base64.b64decode(meta["shape"], validate=True) if "shape" in meta else None
+        if record is not None and not record:
+            raise ValueError("empty shape record")
+        return SourceView(body[2 + mlen :], str(meta["format"]), int(meta["index"]), int(meta["frame"]), float(meta["yaw"]),
+                          np.asarray(meta["sup"], np.float32), record)
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error):
         raise CodecError("corrupt source view metadata") from None
 
 

@@ -7,8 +7,8 @@ ids, so both sides have them at once and no `datachannel` event is needed):
                                                   frames (first byte 0x40..0x7F, below)
     control  (id 1, reliable, ordered)            text: one JSON object (`hello`, `intra-request`,
                                                   `bye`), at most 4 096 characters;
-                                                  binary: a view start 0xF6 or a view chunk 0xF5
-                                                  (below)
+                                                  binary: a view start 0xF6 (0xF7 with a shape
+                                                  record) or a view chunk 0xF5 (below)
 
 View start. One binary control message opens a view and carries its first image bytes:
 
@@ -22,6 +22,18 @@ View start. One binary control message opens a view and carries its first image 
     9       2     n, the number of landmarks (0: none; at most 283)
     11      4n    the landmarks, (x, y) int16 BE pairs in units of 1e-4 (crop coordinates in [-1, 1])
     11+4n   ..    the image's first bytes, min(size, 1 144 - 11 - 4n) of them
+
+A call of a shape field set (`hello` fields with `n_shape`) opens its views with a *shape view
+start* 0xF7 instead: the same bytes as a view start up to the landmarks, then the view's own
+driving record, coded as one intra payload of the call's field set and coding mode with a fresh
+coder state (`codec.stream.encode_intra_record`), then the image's first bytes:
+
+    0       1     0xF7
+    1       10    as a view start's bytes 1..10
+    11      4n    the landmarks (n may be 0)
+    11+4n   1     L, the record's length (1..255)
+    12+4n   L     the record payload
+    12+4n+L ..    the image's first bytes, min(size, 1 144 - 12 - 4n - L) of them
 
 View chunk k (k = 1, 2, ...), carrying the next image bytes, min(1 140, what is left) of them:
 
@@ -73,7 +85,16 @@ from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from codec import wire
 from codec.errors import CodecError
@@ -94,6 +115,9 @@ MAX_BUNDLE = 4
 COMPACT_TYPE = 0x40  # a driving message's first byte is 0b01xxxxxx: one header for consecutive frames
 VIEW_CHUNK_MAGIC = 0xF5
 VIEW_START_MAGIC = 0xF6  # a view's header and its first image bytes in one binary message
+SHAPE_VIEW_START_MAGIC = 0xF7  # a view start that also carries the view's shape record
+MAX_VIEW_RECORD = 255  # bytes of a shape view start's record (one length byte)
+SHAPE_MODEL_DIGEST = r"^[0-9a-f]{64}$"
 VIEW_FORMATS = ("webp", "jpeg", "avif")  # format ids of a view start
 VIEW_UNIT = 1e-4  # a view start's angles (rad) and landmark coordinates, as int16
 _VIEW_START = struct.Struct(">BBBHhhH")  # magic, index, format, size - 1, yaw, pitch, landmarks
@@ -115,13 +139,33 @@ class FieldSpec(_Message):
     n_unsup: Annotated[int, Field(ge=0, le=64)]
     jacobians: Annotated[int, Field(ge=0, le=1)]
     n_expr: Annotated[int, Field(ge=0, le=256)]
+    n_shape: Annotated[int, Field(ge=1, le=64)] | None = None  # a shape field set (left out otherwise)
+    shape_model: Annotated[str, Field(pattern=SHAPE_MODEL_DIGEST)] | None = None  # its shape model's digest
+
+    @model_validator(mode="after")
+    def _shape_needs_model(self) -> FieldSpec:
+        if (self.n_shape is None) != (self.shape_model is None):
+            raise ValueError("n_shape and shape_model come together")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A landmark call's field set serialises as before: no `n_shape`, no `shape_model`."""
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None or k not in ("n_shape", "shape_model")}
 
     def to_fieldset(self) -> FieldSet:
-        return FieldSet.from_dict(self.model_dump())
+        return FieldSet(self.n_sup, self.n_unsup, bool(self.jacobians), self.n_expr, self.n_shape or 0)
 
     @classmethod
-    def of(cls, fields: FieldSet) -> FieldSpec:
-        return cls(**fields.to_dict())
+    def of(cls, fields: FieldSet, shape_model: str | None = None) -> FieldSpec:
+        """`shape_model`: the shape model's digest, required with a shape field set."""
+        d: dict[str, Any] = dict(fields.to_dict())
+        if fields.n_shape:
+            if shape_model is None:
+                raise ValueError("a shape field set needs its shape model's digest")
+            d["shape_model"] = shape_model
+        return cls(**d)
 
 
 class Hello(_Message):
@@ -152,6 +196,7 @@ class ViewStart(_Message):
     pitch: float
     sup: Annotated[list[Annotated[list[float], Field(min_length=2, max_length=2)]],
                    Field(max_length=MAX_VIEW_LANDMARKS)] | None = None
+    record: Annotated[bytes, Field(min_length=1, max_length=MAX_VIEW_RECORD)] | None = None  # a shape view's record payload
 
     def landmarks(self) -> NDArray[np.float32] | None:
         """The view's landmarks, (n, 2) float32 crop coordinates in [-1, 1], or None."""
@@ -347,9 +392,10 @@ def _view_plan(size: int, header: int) -> list[int]:
 
 
 def view_messages(index: int, fmt: str, data: bytes, yaw: float, pitch: float,
-                  sup: NDArray[Any] | None) -> list[bytes]:
+                  sup: NDArray[Any] | None, record: bytes | None = None) -> list[bytes]:
     """One view as binary control messages: a view start (its header and the first image bytes),
-    then chunks 1.. (at most VIEW_MESSAGE_BYTES each)."""
+    then chunks 1.. (at most VIEW_MESSAGE_BYTES each). With `record` (the view's shape record, an
+    intra payload: `codec.stream.encode_intra_record`) the view start is a shape view start 0xF7."""
     if fmt not in VIEW_FORMATS:
         raise ValueError(f"unknown view format {fmt!r}")
     if not 1 <= len(data) <= MAX_VIEW_BYTES:
@@ -357,8 +403,15 @@ def view_messages(index: int, fmt: str, data: bytes, yaw: float, pitch: float,
     points = np.zeros((0, 2)) if sup is None else np.asarray(sup, np.float64).reshape(-1, 2)
     if len(points) > MAX_VIEW_LANDMARKS:
         raise ValueError(f"a view carries at most {MAX_VIEW_LANDMARKS} landmarks")
-    head = _VIEW_START.pack(VIEW_START_MAGIC, index, VIEW_FORMATS.index(fmt), len(data) - 1, int(_q16(yaw)),
+    if record is not None and not 1 <= len(record) <= MAX_VIEW_RECORD:
+        raise ValueError(f"a view's shape record is 1..{MAX_VIEW_RECORD} bytes, not {len(record)}")
+    magic = VIEW_START_MAGIC if record is None else SHAPE_VIEW_START_MAGIC
+    head = _VIEW_START.pack(magic, index, VIEW_FORMATS.index(fmt), len(data) - 1, int(_q16(yaw)),
                             int(_q16(pitch)), len(points)) + _q16(points).tobytes()
+    if record is not None:
+        head += bytes([len(record)]) + record
+        if len(head) >= VIEW_MESSAGE_BYTES:
+            raise ValueError("a shape view start's landmarks and record leave no room for the image")
     out, off = [], 0
     for k, n in enumerate(_view_plan(len(data), len(head))):
         out.append((head if k == 0 else _CHUNK_HEAD.pack(VIEW_CHUNK_MAGIC, index, k)) + data[off: off + n])
@@ -367,11 +420,12 @@ def view_messages(index: int, fmt: str, data: bytes, yaw: float, pitch: float,
 
 
 def parse_view_start(message: bytes) -> tuple[ViewStart, bytes]:
-    """A view start: the view's meta and its first image bytes; `ValueError` if malformed."""
+    """A view start (0xF6) or a shape view start (0xF7, its `record` set): the view's meta and its
+    first image bytes; `ValueError` if malformed."""
     if len(message) < _VIEW_START.size:
         raise ValueError("view start: truncated")
     magic, index, fmt, size1, yaw, pitch, n = _VIEW_START.unpack_from(message)
-    if magic != VIEW_START_MAGIC:
+    if magic not in (VIEW_START_MAGIC, SHAPE_VIEW_START_MAGIC):
         raise ValueError(f"view start: bad magic 0x{magic:02x}")
     if fmt >= len(VIEW_FORMATS):
         raise ValueError(f"view start: unknown format {fmt}")
@@ -379,12 +433,24 @@ def parse_view_start(message: bytes) -> tuple[ViewStart, bytes]:
     if n > MAX_VIEW_LANDMARKS or len(message) < end:
         raise ValueError("view start: landmarks truncated or too many")
     sup = np.frombuffer(message[_VIEW_START.size: end], ">i2").reshape(-1, 2) * VIEW_UNIT
+    record = None
+    if magic == SHAPE_VIEW_START_MAGIC:
+        if len(message) <= end:
+            raise ValueError("view start: shape record truncated")
+        length = message[end]
+        if length == 0 or len(message) < end + 1 + length:
+            raise ValueError("view start: shape record empty or truncated")
+        record = bytes(message[end + 1: end + 1 + length])
+        end += 1 + length
+    if end >= VIEW_MESSAGE_BYTES:
+        raise ValueError("view start: header leaves no room for the image")
     size = size1 + 1
     try:
         meta = ViewStart(index=index, format=VIEW_FORMATS[fmt], size=size,  # type: ignore[arg-type]
                          chunks=len(_view_plan(size, end)),
                          yaw=round(yaw * VIEW_UNIT, 4), pitch=round(pitch * VIEW_UNIT, 4),
-                         sup=[[round(float(x), 4), round(float(y), 4)] for x, y in sup] if n else None)
+                         sup=[[round(float(x), 4), round(float(y), 4)] for x, y in sup] if n else None,
+                         record=record)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ValueError(f"view start: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
@@ -404,7 +470,7 @@ class ViewAssembler:
     def add(self, message: bytes) -> tuple[ViewStart, bytes] | None:
         """Add one binary message (a view start or a chunk); the view's meta and bytes once it is
         complete, else None."""
-        if message[:1] == bytes([VIEW_START_MAGIC]):
+        if message[:1] in (bytes([VIEW_START_MAGIC]), bytes([SHAPE_VIEW_START_MAGIC])):
             self._meta = None
             meta, body = parse_view_start(message)
             self._meta, self._parts = meta, []

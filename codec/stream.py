@@ -5,6 +5,11 @@ codes and packs each record. The decoder parses, checks the chain of references,
 dequantizes. A packet it cannot use raises `CodecError` (or its subclass `MissingReference` when a
 frame it depends on was lost): a live receiver counts it, holds the last pose and waits for the
 next intra frame (or asks for one).
+
+A stream's default tables follow its field set (`codec.tables.tables_path_for`): a shape stream is
+coded with `codec/tables/shape.json` without naming it. `encode_intra_record` / `decode_intra_record`
+code one record on its own, as the intra payload of a fresh stream (a source view's shape record:
+docs/bitstream.md).
 """
 from __future__ import annotations
 
@@ -19,11 +24,35 @@ from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
 from codec.frame_coder import CoderState, FrameCoder
 from codec.quant import Quantizer
-from codec.tables import Tables, load_tables
+from codec.tables import Tables, load_tables, tables_path_for
 
 
 class MissingReference(CodecError):
     """An inter packet whose reference chain back to its intra frame is incomplete (a loss)."""
+
+
+def default_tables(fields: FieldSet) -> Tables:
+    """The shipped tables that code `fields` (`tables_path_for`)."""
+    return load_tables(tables_path_for(fields))
+
+
+def encode_intra_record(fields: FieldSet, record: DrivingRecord, mode: str = "predictive",
+                        tables: Tables | None = None) -> bytes:
+    """`record` coded alone: the range-coded intra payload a fresh stream of `fields` and `mode`
+    would send for it (no packet header). `ValueError` if the record does not fit `fields`."""
+    coder = FrameCoder(fields, tables or default_tables(fields), mode)
+    q = coder.quantizer.quantize(record)
+    payload, _ = coder.encode(q, CoderState(), intra=True)
+    return payload
+
+
+def decode_intra_record(fields: FieldSet, payload: bytes, mode: str = "predictive",
+                        tables: Tables | None = None) -> DrivingRecord:
+    """The record of an `encode_intra_record` payload, decoded with a fresh coder state (`CodecError`
+    if it does not decode)."""
+    coder = FrameCoder(fields, tables or default_tables(fields), mode)
+    q = coder.decode(payload, CoderState(), intra=True)
+    return coder.quantizer.dequantize(q)
 
 
 @dataclass
@@ -63,7 +92,7 @@ class StreamEncoder:
         if fps <= 0:
             raise ValueError("fps must be positive")
         self.fields = fields
-        self.tables = tables or load_tables()
+        self.tables = tables or default_tables(fields)
         self.coder = FrameCoder(fields, self.tables, mode)
         self.quantizer = Quantizer(fields, hysteresis=hysteresis, mode=mode)
         self.mode = mode
@@ -105,7 +134,7 @@ class StreamDecoder:
 
     def __init__(self, fields: FieldSet, tables: Tables | None = None) -> None:
         self.fields = fields
-        self.tables = tables or load_tables()
+        self.tables = tables or default_tables(fields)
         self.coders = {m: FrameCoder(fields, self.tables, m) for m in wire.MODE_IDS}
         self.state = CoderState()
         self.last_seq: int | None = None

@@ -33,10 +33,22 @@ from codec.container import Recording, SourceView, read_recording, serialize
 from codec.errors import CodecError
 from codec.fields import DrivingRecord, FieldSet
 from codec.images import VIEW_FORMAT, decode_view, encode_view
-from codec.stream import DecodedFrame, EncodedFrame, MissingReference, StreamDecoder, StreamEncoder
-from codec.tables import load_tables
+from codec.shape import load_shape_model
+from codec.stream import (
+    DecodedFrame,
+    EncodedFrame,
+    MissingReference,
+    StreamDecoder,
+    StreamEncoder,
+    decode_intra_record,
+    encode_intra_record,
+)
+from codec.tables import Tables, load_tables, tables_path_for
 from frontal.pipeline import clip_views, model_fields, records, track_clip
+from receiver.render import MeshFrameRenderer
 from receiver.videoout import write_mp4
+from sender.landmarks import SUP33_INDICES
+from sender.shape import ShapeFitter
 
 __all__ = [
     "DecodeResult", "DecodedFrame", "EncodeResult", "EncodedFrame", "FieldSet", "RecordingInfo",
@@ -46,6 +58,7 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 LANDMARKS = "landmarks"  # the model name of a recording that carries the 33 landmarks only
+MESH = "mesh"  # the model name of a recording that carries the dense face shape (drawn by MeshFrameRenderer)
 
 
 @dataclass(frozen=True)
@@ -95,11 +108,13 @@ def encode_video(video: PathLike, out: PathLike, *, fps: float = 15.0, mode: str
                  model: str | None = None, max_frames: int | None = None) -> EncodeResult:
     """Track `video`, choose `n_views` source views over the whole recording, code its driving stream.
 
-    `model` is a registry name (its driving fields are coded; default: the registry's default) or
-    "landmarks" (the 33 landmarks only)."""
+    `model` is a registry name (its driving fields are coded; default: the registry's default),
+    "landmarks" (the 33 landmarks only) or "mesh" (the dense face shape: head pose and shape
+    coefficients fitted to each frame's tracked mesh, each view with its own record; decoded with
+    the geometry renderer `MeshFrameRenderer`)."""
     model = _model_name(model)
-    fields = FieldSet(n_sup=33) if model == LANDMARKS else model_fields(model)
-    tables = load_tables()
+    fields = FieldSet(n_sup=33) if model == LANDMARKS else FieldSet.parse("shape") if model == MESH else model_fields(model)
+    tables = load_tables(tables_path_for(fields))
     clip = track_clip(Path(video), fps=fps, max_frames=max_frames)
     if not any(clip.found):
         raise CodecError(f"{video}: no face found in any frame")
@@ -108,13 +123,22 @@ def encode_video(video: PathLike, out: PathLike, *, fps: float = 15.0, mode: str
         from models.extractor import DrivingExtractor  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields need it)
 
         extractor = DrivingExtractor(model)
-    views = [SourceView(encode_view(clip.images[i]), VIEW_FORMAT, k, i, clip.yaw[i], clip.sup[i])
+    fitter = None
+    if fields.n_shape:
+        shape_model = load_shape_model()
+        fitter = ShapeFitter(shape_model, k=fields.n_shape)
+        frame_records = [fitter.record(lm) for lm in clip.landmarks]
+    else:
+        frame_records = records(clip, fields, extractor)
+    views = [SourceView(encode_view(clip.images[i]), VIEW_FORMAT, k, i, clip.yaw[i], clip.sup[i],
+                        None if fitter is None else encode_intra_record(fields, frame_records[i], mode, tables))
              for k, i in enumerate(clip_views(clip, n=n_views))]
     enc = StreamEncoder(fields, tables, mode=mode, fps=clip.fps)
-    packets = [enc.encode(r, timestamp_ms=int(i * 1000 / clip.fps)).packet
-               for i, r in enumerate(records(clip, fields, extractor))]
+    packets = [enc.encode(r, timestamp_ms=int(i * 1000 / clip.fps)).packet for i, r in enumerate(frame_records)]
     header = {"model": model, "fields": fields.to_dict(), "fps": clip.fps, "mode": mode, "tables": tables.digest,
               "intra_period": enc.intra_period, "size": 256, "created_by": "frontal encode"}
+    if fitter is not None:
+        header["shape_model"] = shape_model.digest
     data = serialize(Recording(header, views, packets))
     atomic_write(out, data)
     return EncodeResult(Path(out), len(packets), len(views), len(data), sum(map(len, packets)),
@@ -127,9 +151,7 @@ def decode_records(rec: Recording) -> tuple[FieldSet, list[DrivingRecord | None]
         fields = FieldSet.from_dict(rec.header["fields"])
     except (KeyError, TypeError, ValueError):
         raise CodecError("recording header lacks a valid field set") from None
-    tables = load_tables()
-    if rec.header.get("tables") != tables.digest:
-        raise CodecError("recording was made with different probability tables than this decoder has")
+    tables = _tables(rec, fields)
     dec = StreamDecoder(fields, tables)
     out: list[DrivingRecord | None] = []
     for p in rec.packets:
@@ -138,6 +160,21 @@ def decode_records(rec: Recording) -> tuple[FieldSet, list[DrivingRecord | None]
         except MissingReference:
             out.append(None)
     return fields, out
+
+
+def _tables(rec: Recording, fields: FieldSet) -> Tables:
+    """The tables that decode `rec` (`CodecError` if they are not the ones it was made with, or if
+    its shape model is not ours)."""
+    tables = load_tables(tables_path_for(fields))
+    if rec.header.get("tables") != tables.digest:
+        raise CodecError("recording was made with different probability tables than this decoder has")
+    if fields.n_shape:
+        model = load_shape_model()
+        if rec.header.get("shape_model") != model.digest:
+            raise CodecError("recording was made with a different shape model than this decoder has")
+        if fields.n_shape > model.k:
+            raise CodecError(f"recording codes {fields.n_shape} shape coefficients, this decoder's shape model {model.k}")
+    return tables
 
 
 def decode_recording(src: PathLike, out: PathLike, *, landmarks_only: bool = False) -> DecodeResult:
@@ -176,10 +213,15 @@ def draw_landmarks(sup: NDArray[Any], size: int = 256, background: NDArray[Any] 
 
 def _draw_landmarks(rec: Recording, recs: list[DrivingRecord | None]) -> list[NDArray[np.uint8]]:
     bg = decode_view(rec.views[0].image_bytes, rec.views[0].format) if rec.views else None
+    shapes = [len(r.shape) for r in recs if r is not None and r.shape is not None]
+    shape_model = load_shape_model().truncated(shapes[0]) if shapes else None
     frames, last = [], None
     for r in recs:
         last = r if r is not None else last
-        if last is not None and last.sup is not None:
+        if last is not None and last.sup is None and last.pose is not None and last.shape is not None and shape_model is not None:
+            mesh = shape_model.reconstruct(last.pose, last.shape)  # a shape record: its mesh's 33 landmarks
+            frames.append(draw_landmarks(mesh[list(SUP33_INDICES), :2], background=bg))
+        elif last is not None and last.sup is not None:
             frames.append(draw_landmarks(last.sup, background=bg))
         else:
             frames.append(np.zeros((256, 256, 3), np.uint8))
@@ -188,6 +230,8 @@ def _draw_landmarks(rec: Recording, recs: list[DrivingRecord | None]) -> list[ND
 
 def _render(rec: Recording, recs: list[DrivingRecord | None]) -> list[NDArray[np.uint8]]:
     model = rec.header.get("model")
+    if model == MESH:
+        return _render_mesh(rec, recs)
     if not model or model == LANDMARKS:
         raise CodecError("this recording carries landmarks only (encoded with model 'landmarks'): decode it with --landmarks")
     from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; only rendering needs it)
@@ -208,10 +252,32 @@ def _render(rec: Recording, recs: list[DrivingRecord | None]) -> list[NDArray[np
     return frames
 
 
+def _render_mesh(rec: Recording, recs: list[DrivingRecord | None]) -> list[NDArray[np.uint8]]:
+    """A shape recording drawn by the geometry renderer, from its views' own records."""
+    fields = FieldSet.from_dict(rec.header["fields"])
+    if not fields.n_shape:
+        raise CodecError("a 'mesh' recording must carry a shape field set")
+    tables = _tables(rec, fields)
+    renderer = MeshFrameRenderer()
+    for v in rec.views:
+        if v.record is None:
+            raise CodecError(f"source view {v.index} lacks its shape record")
+        record = decode_intra_record(fields, v.record, str(rec.header.get("mode", "predictive")), tables)
+        renderer.add_source_record(decode_view(v.image_bytes, v.format), record)
+    if renderer.num_sources == 0:
+        raise CodecError("recording has no source views to render from")
+    frames: list[NDArray[np.uint8]] = []
+    last = None
+    for r in recs:
+        last = r if r is not None else last
+        frames.append(np.zeros((256, 256, 3), np.uint8) if last is None else renderer.render(last))
+    return frames
+
+
 def _model_name(name: str | None) -> str:
     from models.registry import DEFAULT_MODEL, model_names  # noqa: PLC0415 (torch costs ~2 s at start-up; decoding needs none)
 
     name = name or DEFAULT_MODEL
-    if name != LANDMARKS and name not in model_names():
-        raise ValueError(f"unknown model '{name}' (choose from {LANDMARKS}, {', '.join(model_names())})")
+    if name not in (LANDMARKS, MESH) and name not in model_names():
+        raise ValueError(f"unknown model '{name}' (choose from {LANDMARKS}, {MESH}, {', '.join(model_names())})")
     return name

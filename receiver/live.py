@@ -10,6 +10,12 @@ worker shows the last frame again, once per period, so the output keeps the send
 through losses. A packet whose reference chain is broken (`MissingReference`) is counted and
 the pose is held; after `intra_after` such packets in a row the receiver asks for an intra frame
 (at most every `intra_interval_s`). A malformed or foreign message is dropped and counted.
+
+Shape calls. A hello whose field set has `n_shape` must name this side's shape model (its digest)
+and at most its number of coefficients, or it is refused (`ValueError`: the peer counts it as
+`control_bad`). Each of that call's views carries its own record (a shape view start): decoded here
+with a fresh coder state and handed to the renderer with the image (`add_source_record`); a view
+without one (or with one in a landmark call, or one that does not decode) is refused and counted.
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ from numpy.typing import NDArray
 from codec import wire
 from codec.callstats import CallStats, SeqCounter
 from codec.errors import CodecError
-from codec.fields import DrivingRecord
+from codec.fields import DrivingRecord, FieldSet
 from codec.images import decode_view
 from codec.messages import (
     CompactContext,
@@ -35,8 +41,9 @@ from codec.messages import (
     is_compact,
     parse_driving,
 )
-from codec.stream import DecodedFrame, MissingReference, StreamDecoder
-from receiver.render import FrameRenderer
+from codec.shape import load_shape_model
+from codec.stream import DecodedFrame, MissingReference, StreamDecoder, decode_intra_record
+from receiver.render import FrameRenderer, RecordSourceRenderer
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,7 @@ class ReceiverSide:
         self._last_request = -1e9
         self._cond = threading.Condition()
         self._poses: deque[tuple[float, _Pose]] = deque()
-        self._views: list[tuple[ViewStart, bytes]] = []
+        self._views: list[tuple[ViewStart, bytes, DrivingRecord | None]] = []
         self._stop = False
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -102,14 +109,39 @@ class ReceiverSide:
         return self.hello.fps if self.hello else 15.0
 
     def on_hello(self, hello: Hello) -> None:
-        """The sender's stream: a new decoder (`ValueError` if its field set is not valid)."""
-        decoder = StreamDecoder(hello.fields.to_fieldset())
+        """The sender's stream: a new decoder (`ValueError` if its field set is not valid, or is a
+        shape field set of another shape model than ours)."""
+        fields = hello.fields.to_fieldset()
+        if fields.n_shape:
+            _check_shape_model(fields, hello.fields.shape_model)
+        decoder = StreamDecoder(fields)
         self.hello, self._decoder = hello, decoder
 
     def on_view(self, meta: ViewStart, data: bytes) -> None:
+        """An assembled view. A shape call's view record is decoded here (a fresh coder state); a
+        view that does not fit the call is refused and counted (`control_bad`)."""
+        try:
+            record = self._view_record(meta)
+        except (CodecError, ValueError) as exc:
+            log.warning("source view %d refused: %s", meta.index, exc)
+            self.stats.add(control_bad=1)
+            return
         with self._cond:
-            self._views.append((meta, data))
+            self._views.append((meta, data, record))
             self._cond.notify()
+
+    def _view_record(self, meta: ViewStart) -> DrivingRecord | None:
+        decoder, hello = self._decoder, self.hello
+        shape = decoder is not None and decoder.fields.n_shape > 0
+        if meta.record is None:
+            if shape:
+                raise ValueError("a shape call's view lacks its shape record")
+            return None
+        if decoder is None or hello is None or not shape:
+            raise ValueError("a shape record in a view of a call without a shape field set")
+        record = decode_intra_record(decoder.fields, meta.record, hello.mode, decoder.tables)
+        record.check(decoder.fields)
+        return record
 
     def on_driving(self, message: bytes) -> None:
         self.stats.add(driving_messages_received=1, driving_bytes_received=len(message))
@@ -235,8 +267,8 @@ class ReceiverSide:
                     return
                 views, self._views = self._views, []
                 pose = self._take_due()  # before the first view, poses are dropped here
-            for meta, data in views:
-                self._add_view(renderer, meta, data)
+            for meta, data, record in views:
+                self._add_view(renderer, meta, data, record)
             if pose is not None and renderer.num_sources:
                 frame = self._render(renderer, pose)
                 if frame is not None:
@@ -248,13 +280,17 @@ class ReceiverSide:
                 self._show(last[0], ShownFrame(last[1].seq, True, last[1].capture_ms))
                 last_shown, holding = time.monotonic(), True
 
-    def _add_view(self, renderer: FrameRenderer, meta: ViewStart, data: bytes) -> None:
+    def _add_view(self, renderer: FrameRenderer, meta: ViewStart, data: bytes, record: DrivingRecord | None) -> None:
         try:
             image = decode_view(data, meta.format)
             if image.shape != (256, 256, 3):
                 raise CodecError(f"view {meta.index}: {image.shape[1]}x{image.shape[0]}, expected 256x256")
-            sup = meta.landmarks()
-            renderer.add_source(image, sup)
+            if record is not None:
+                if not isinstance(renderer, RecordSourceRenderer):
+                    raise ValueError("a shape call's view: this renderer cannot draw from a shape record (use the mesh renderer)")
+                renderer.add_source_record(image, record)
+            else:
+                renderer.add_source(image, meta.landmarks())
         except (CodecError, ValueError) as exc:
             log.warning("source view %d refused: %s", meta.index, exc)
             self.stats.add(control_bad=1)
@@ -284,3 +320,12 @@ class ReceiverSide:
                 sink(frame, info)
             except Exception:
                 log.exception("frame sink failed")
+
+
+def _check_shape_model(fields: FieldSet, digest: str | None) -> None:
+    """`ValueError` unless a shape stream's model is ours (its digest) and has its coefficients."""
+    model = load_shape_model()
+    if digest != model.digest:
+        raise ValueError(f"the sender's shape model {str(digest)[:12]}... is not ours ({model.digest[:12]}...)")
+    if fields.n_shape > model.k:
+        raise ValueError(f"the sender codes {fields.n_shape} shape coefficients, our shape model has {model.k}")

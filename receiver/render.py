@@ -2,7 +2,8 @@
 landmark preview.
 
 All implement `FrameRenderer`: `add_source(image, sup)` per source view, `render(record)` per
-frame. `NeuralFrameRenderer` completes the driving fields its model needs but the stream does not
+frame; `MeshFrameRenderer` (a shape call's) takes its views with their records instead
+(`add_source_record`: `RecordSourceRenderer`). `NeuralFrameRenderer` completes the driving fields its model needs but the stream does not
 carry (e.g. a sup-only stream for a sup+unsup+expr model): those come from the first source view,
 through the model's own keypoint and expression networks, so the face moves with the landmarks
 alone.
@@ -10,7 +11,7 @@ alone.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -33,6 +34,17 @@ class FrameRenderer(Protocol):
     def add_source(self, image: NDArray[Any], sup: NDArray[Any] | None) -> None: ...
 
     def render(self, record: DrivingRecord) -> NDArray[Any]: ...
+
+
+@runtime_checkable
+class RecordSourceRenderer(Protocol):
+    """A renderer that draws from source views with their decoded driving record (a shape call's
+    views: `MeshFrameRenderer`)."""
+
+    def add_source_record(self, image: NDArray[Any], record: DrivingRecord) -> None: ...
+
+
+RENDERERS = ("neural", "landmarks", "mesh")
 
 
 class LandmarkFrameRenderer:
@@ -114,8 +126,9 @@ class MeshFrameRenderer:
     A frame's mesh is rebuilt from its decoded record's `pose` and `shape` by the shape model
     (`codec.shape.ShapeModel.reconstruct`, the first `n_shape` coefficients); so is a source
     view's, from the view's own shape parameters (`add_source_record`: the view's record as a frame
-    of the stream codes it). A view that comes with its 33 landmarks only (`add_source`, what a
-    view start carries today) cannot be drawn from: it is refused with ValueError.
+    of the stream codes it; a call's shape view start 0xF7 and a recorded file's view meta carry
+    it). A view that comes with its 33 landmarks only (`add_source`) cannot be drawn from: it is
+    refused with ValueError.
     """
 
     def __init__(self, model: ShapeModel | None = None, config: RenderConfig | None = None) -> None:
@@ -158,4 +171,6 @@ def make_renderer(kind: str, model: str | None = None) -> FrameRenderer:
         return NeuralFrameRenderer(model)
     if kind == "landmarks":
         return LandmarkFrameRenderer()
-    raise ValueError(f"unknown renderer {kind!r}: choose neural or landmarks")
+    if kind == "mesh":
+        return MeshFrameRenderer()
+    raise ValueError(f"unknown renderer {kind!r}: choose {', '.join(RENDERERS)}")

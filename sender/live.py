@@ -22,6 +22,12 @@ message) away from the arrivals. No frame waits longer; it costs one extra messa
 The number of bad sends before a shift is drawn at random (3..8) so that two peers with the same
 phase do not both shift at once.
 
+Shape calls. With a shape field set (`FieldSet.n_shape`), each frame's driving record is the head
+pose and shape coefficients fitted to the frame's tracked 478-point mesh (`sender.shape.ShapeFitter`),
+and each source view goes with its own record, fitted to the mesh of the frame it was taken from and
+coded as one intra payload in its shape view start (`codec.messages`, 0xF7); the hello names the
+shape model's digest.
+
 Congestion. A frame whose driving message would have to queue behind unsent data (the channel's
 `bufferedAmount` above `max_buffered_bytes`) is dropped *before* encoding: the encoder never
 sees it, so the receiver's reference chain stays whole (aiortc queues messages rather than
@@ -48,7 +54,9 @@ from codec.messages import (
     pack_driving,
     view_messages,
 )
-from codec.stream import EncodedFrame, StreamEncoder
+from codec.shape import load_shape_model
+from codec.stream import EncodedFrame, StreamEncoder, encode_intra_record
+from sender.shape import ShapeFitter
 from sender.tracker import TrackedFrame
 from sender.views import ViewCandidate, ViewPolicy, ViewSelector
 
@@ -152,10 +160,18 @@ class SenderSide:
         self.phase_shifts = 0
         self.epoch_ms: float | None = None
         self.encoded_listeners: list[Callable[[EncodedFrame], None]] = []
+        self.fitter: ShapeFitter | None = None  # a shape call's: a tracked mesh -> pose + coefficients
+        self.shape_model: str | None = None  # its model's digest (the hello names it)
+        if self.fields.n_shape:
+            model = load_shape_model()
+            self.fitter, self.shape_model = ShapeFitter(model, k=self.fields.n_shape), model.digest
+        self._best: ViewCandidate | None = None  # the selector's best candidate, and its record
+        self._best_record: DrivingRecord | None = None
+        self._view_record: DrivingRecord | None = None  # the record of the view taken (one at a time)
 
     def hello(self, epoch_ms: float) -> str:
         self.epoch_ms = epoch_ms
-        return encode_control(Hello(fps=self.config.fps, fields=FieldSpec.of(self.fields), mode=self.config.mode,
+        return encode_control(Hello(fps=self.config.fps, fields=FieldSpec.of(self.fields, self.shape_model), mode=self.config.mode,
                                     frames_per_message=self.config.frames_per_message, epoch_ms=epoch_ms))
 
     def on_remote_hello(self, fps: float, frames_per_message: int) -> None:
@@ -195,17 +211,26 @@ class SenderSide:
             raise RuntimeError("send hello() first")
         out = Outgoing()
         self.views.consider(tracked)
+        if self.fitter is not None and self.views.best is not None and self.views.best is not self._best:
+            self._best, self._best_record = self.views.best, self.fitter.record(tracked.landmarks)  # a candidate of this frame
         if not self.pacer.busy and not self._view_out and self.views.ready():
+            view = self.views.take()
+            self._view_record = self._best_record if view is self._best else None
             if self.defer_views:
-                out.view, self._view_out = self.views.take(), True
+                out.view, self._view_out = view, True
             else:
-                self._queue_view(self.views.take())
+                self._queue_view(view)
         out.control = self.pacer.take(now_s)
         self.stats.add(view_bytes_sent=sum(map(len, out.control)))
         if congested and not self._bundle:
             self.stats.add(frames_stale_dropped=1)
             return out
-        rec = record if record is not None else DrivingRecord(sup=tracked.sup if self.fields.n_sup else None)
+        if record is not None:
+            rec = record
+        elif self.fitter is not None:
+            rec = self.fitter.record(tracked.landmarks)
+        else:
+            rec = DrivingRecord(sup=tracked.sup if self.fields.n_sup else None)
         enc = self.encoder.encode(rec, timestamp_ms=int(capture_unix_ms - self.epoch_ms))
         self.stats.add(frames_encoded=1, codec_bits=enc.bits, payload_bits=enc.payload_bits, intra_frames=int(enc.intra))
         self._bundle.append(enc)
@@ -250,7 +275,15 @@ class SenderSide:
             log.warning("source view of %d bytes is over the limit: not sent", len(data))
             return
         index = len(self.views.sent) - 1
-        self.pacer.push(view_messages(index, self.config.view_format, data, view.yaw, view.pitch, view.sup))
+        if self.fitter is not None:  # a shape call: the view goes with its own record, not landmarks
+            if self._view_record is None:
+                log.warning("source view %d has no shape record: not sent", index)
+                return
+            record = encode_intra_record(self.fields, self._view_record, self.config.mode, self.encoder.tables)
+            messages = view_messages(index, self.config.view_format, data, view.yaw, view.pitch, None, record)
+        else:
+            messages = view_messages(index, self.config.view_format, data, view.yaw, view.pitch, view.sup)
+        self.pacer.push(messages)
         self.stats.add(views_sent=1)
         log.info("source view %d queued: %d bytes %s, yaw %.2f pitch %.2f", index, len(data),
                  self.config.view_format, view.yaw, view.pitch)

@@ -28,9 +28,10 @@ from aiortc import RTCIceServer
 
 from codec.atomic import atomic_write
 from codec.callstats import json_safe
+from codec.fields import FieldSet
 from frontal.call.peer import CallPeer, CallReport, PeerConfig
 from receiver.live import ReceiverConfig
-from receiver.render import make_renderer
+from receiver.render import RENDERERS, make_renderer
 from receiver.sinks import LatestFrame, Recorder, show_window
 from sender.live import SenderConfig
 from sender.sources import VideoSource
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=15.0)
     p.add_argument("--frames-per-message", type=int, default=SenderConfig.frames_per_message,
                    help="driving frames per data-channel message (default 2)")
-    p.add_argument("--renderer", choices=("neural", "landmarks"), default="neural")
+    p.add_argument("--renderer", choices=RENDERERS, default="neural",
+                   help="neural | landmarks (preview) | mesh: send the dense face shape and draw with the geometry renderer")
     p.add_argument("--model", help="renderer model name (default: the registry's default)")
     p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default=SenderConfig.view_format)
     p.add_argument("--view-quality", type=int, default=SenderConfig.view_quality)
@@ -92,7 +94,13 @@ def peer_config(args: argparse.Namespace) -> PeerConfig:
     sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
                           view_quality=args.view_quality, view_kbps=args.view_kbps)
     return PeerConfig(args.signaling, args.room, args.token, sender=sender, receiver=ReceiverConfig(),
-                      ice_servers=ice, loopback_only=args.loopback_only)
+                      ice_servers=ice, loopback_only=args.loopback_only, fields=call_fields(args.renderer))
+
+
+def call_fields(renderer: str) -> FieldSet | None:
+    """The driving fields our stream carries for a `--renderer`: the shape field set for `mesh`
+    (the other peer learns it from our hello), else the default (the 33 landmarks)."""
+    return FieldSet.parse("shape") if renderer == "mesh" else None
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

@@ -35,6 +35,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from codec.callstats import CallStats
+from codec.fields import FieldSet
 from codec.messages import (
     CONTROL_CHANNEL_ID,
     CONTROL_LABEL,
@@ -85,6 +86,7 @@ class PeerConfig:
     stats_interval_s: float = 1.0
     sack_policy: SackPolicy = field(default_factory=SackPolicy)  # when our SCTP acknowledges (transport.py)
     chacha20: bool = True  # DTLS prefers ChaCha20-Poly1305: 8 bytes less per packet than AES-GCM
+    fields: FieldSet | None = None  # what our driving stream carries (None: the 33 landmarks; a shape set: --renderer mesh)
 
 
 @dataclass
@@ -108,7 +110,7 @@ class CallPeer:
         self.on_stats = on_stats
         self.stats = CallStats()
         self.receiver = ReceiverSide(renderer_factory, self.stats, self._send_intra_request, config.receiver)
-        self.sender = SenderSide(config.sender, self.stats, defer_views=True) if source is not None else None
+        self.sender = SenderSide(config.sender, self.stats, config.fields, defer_views=True) if source is not None else None
         self.token: str | None = config.token
         self.joined = asyncio.Event()
         self.connected = asyncio.Event()
