@@ -20,6 +20,7 @@ with a one-line message; outputs are written atomically (whole or not at all).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,15 +242,7 @@ def _render(rec: Recording, recs: list[DrivingRecord | None]) -> list[NDArray[np
         renderer.add_source(decode_view(v.image_bytes, v.format), v.sup)
     if renderer.num_sources == 0:
         raise CodecError("recording has no source views to render from")
-    frames: list[NDArray[np.uint8]] = []
-    last = None
-    for r in recs:
-        last = r if r is not None else last
-        if last is None:
-            frames.append(np.zeros((256, 256, 3), np.uint8))
-            continue
-        frames.append(renderer.render(sup=last.sup, unsup=last.unsup, jac=last.jac, expr=last.expr))
-    return frames
+    return _hold_last(recs, lambda r: renderer.render(sup=r.sup, unsup=r.unsup, jac=r.jac, expr=r.expr))
 
 
 def _render_mesh(rec: Recording, recs: list[DrivingRecord | None]) -> list[NDArray[np.uint8]]:
@@ -266,11 +259,17 @@ def _render_mesh(rec: Recording, recs: list[DrivingRecord | None]) -> list[NDArr
         renderer.add_source_record(decode_view(v.image_bytes, v.format), record)
     if renderer.num_sources == 0:
         raise CodecError("recording has no source views to render from")
+    return _hold_last(recs, renderer.render)
+
+
+def _hold_last(recs: list[DrivingRecord | None],
+               draw: Callable[[DrivingRecord], NDArray[np.uint8]]) -> list[NDArray[np.uint8]]:
+    """One frame a record; an unusable record holds the last pose (black before the first)."""
     frames: list[NDArray[np.uint8]] = []
     last = None
     for r in recs:
         last = r if r is not None else last
-        frames.append(np.zeros((256, 256, 3), np.uint8) if last is None else renderer.render(last))
+        frames.append(np.zeros((256, 256, 3), np.uint8) if last is None else draw(last))
     return frames
 
 
