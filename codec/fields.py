@@ -183,6 +183,9 @@ class FieldSet:
         return cls(int(d["n_sup"]), int(d["n_unsup"]), bool(d["jacobians"]), int(d["n_expr"]), int(d.get("n_shape", 0)))
 
 
+LANDMARK_FIELDS = FieldSet(n_sup=33)  # the tracker's 33 landmarks only: what every stream can carry
+
+
 @dataclass
 class DrivingRecord:
     """One frame's driving information (float32 arrays; absent fields are None).

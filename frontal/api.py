@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from codec.atomic import atomic_write
 from codec.container import Recording, SourceView, read_recording, serialize
 from codec.errors import CodecError
-from codec.fields import DrivingRecord, FieldSet
+from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
 from codec.images import VIEW_FORMAT, decode_view, encode_view
 from codec.shape import load_shape_model
 from codec.stream import (
@@ -114,7 +114,7 @@ def encode_video(video: PathLike, out: PathLike, *, fps: float = 15.0, mode: str
     coefficients fitted to each frame's tracked mesh, each view with its own record; decoded with
     the geometry renderer `MeshFrameRenderer`)."""
     model = _model_name(model)
-    fields = FieldSet(n_sup=33) if model == LANDMARKS else FieldSet.parse("shape") if model == MESH else model_fields(model)
+    fields = LANDMARK_FIELDS if model == LANDMARKS else FieldSet.parse("shape") if model == MESH else model_fields(model)
     tables = load_tables(tables_path_for(fields))
     clip = track_clip(Path(video), fps=fps, max_frames=max_frames)
     if not any(clip.found):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from codec.errors import CodecError
-from codec.fields import DrivingRecord, FieldSet
+from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
 from codec.frame_coder import MODES, CoderState, FrameCoder
 from codec.quant import Quantizer
 from codec.tables import (
@@ -279,9 +279,6 @@ def _regression_q12(r: np.ndarray) -> np.ndarray:
 
 
 # ---- data loading ---------------------------------------------------------------------------------
-LANDMARK_FIELDS = FieldSet(n_sup=33)
-
-
 def load_prepared(folder: Path, split: str, fields: FieldSet = LANDMARK_FIELDS, extractor: Any = None,
                   smoothing: Any = None) -> tuple[FitData, list[str]]:
     """Clips of one split ("train" or "val", by identity) from a `frontal prepare` folder, as records.
@@ -347,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"frontal fit-tables: no such folder: {args.data}", file=sys.stderr)
         return 2
     try:
-        sup_only = FieldSet(n_sup=33)
+        sup_only = LANDMARK_FIELDS
         clips, names = load_prepared(args.data, "train", sup_only)
         if not clips:
             raise CodecError(f"no training clips with identities in {args.data}")

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from codec.errors import CodecError
-from codec.fields import DrivingRecord, FieldSet
+from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
 from codec.frame_coder import CoderState, FrameCoder
 from codec.quant import Quantizer
 from codec.shape import DEFAULT_SHAPE_MODEL, NUM_POINTS, ShapeModel
@@ -252,7 +252,7 @@ def _normalise_dense(meshes: NDArray[Any], z: NDArray[Any], tr: NDArray[Any]) ->
 def decoded_sup(meshes: NDArray[Any]) -> NDArray[np.float64]:
     """The 33 landmarks of `meshes [N, 478, 3]` as a receiver decodes them: quantized at the
     predictive mode's depths (the coder is lossless in the quantized domain): `[N, 33, 2]`."""
-    quant = Quantizer(FieldSet(n_sup=33), mode="predictive")
+    quant = Quantizer(LANDMARK_FIELDS, mode="predictive")
     sup = meshes[:, list(SUP33_INDICES), :2]
     out = [quant.dequantize(quant.quantize(DrivingRecord(sup=s))).sup for s in sup]
     return np.stack(out).astype(np.float64)
@@ -363,7 +363,7 @@ def coded_shape(model: ShapeModel, tables: Tables, val: list[MeshClip], depths: 
 def coded_lift(lift: Lift, tables: Tables, val: list[MeshClip]) -> dict[str, Any]:
     """The 33 landmarks coded (predictive mode, the default tables) on the validation clips and
     lifted to the dense mesh: bits and the mesh error."""
-    fields = FieldSet(n_sup=33)
+    fields = LANDMARK_FIELDS
     sup_idx = list(SUP33_INDICES)
     records = [[DrivingRecord(sup=m[sup_idx, :2]) for m in c.meshes] for c in val]
     decoded, figures = code_clips(fields, tables, records, [c.fps for c in val])

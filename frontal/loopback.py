@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from codec.errors import CodecError
-from codec.fields import DrivingRecord, FieldSet
+from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
 from codec.stream import StreamDecoder, StreamEncoder
 from codec.tables import Tables, load_tables
 from codec.wire import OVERHEAD_BITS
@@ -313,7 +313,7 @@ def default_fields(model: str) -> FieldSet:
     """What the default model declares once it is trained; the tracker's landmarks only until then."""
     from models.registry import has_weights  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
-    return model_fields(model) if has_weights(model) else FieldSet(n_sup=33)
+    return model_fields(model) if has_weights(model) else LANDMARK_FIELDS
 
 
 def dataset_videos(folder: Path, split: str, max_clips: int | None = None) -> list[Path]:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from codec.callstats import CallStats
-from codec.fields import DrivingRecord, FieldSet
+from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
 from codec.images import encode_view
 from codec.messages import (
     MAX_VIEW_BYTES,
@@ -143,7 +143,7 @@ class SenderSide:
             config = replace(config, view_format="webp", view_quality=WEBP_FALLBACK_QUALITY)
         self.config = config
         self.stats = stats
-        self.fields = fields or FieldSet(n_sup=33)
+        self.fields = fields or LANDMARK_FIELDS
         self.encoder = StreamEncoder(self.fields, mode=config.mode, fps=config.fps,
                                      intra_period_s=config.intra_period_s)
         self.views = ViewSelector(config.view_policy())
