@@ -4,9 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint setup clean
+.PHONY: demo test test-all test-js lint setup web clean
 
-setup: $(STAMP)
+setup: $(STAMP) web
+
+# The page's files (frontal/web/dist/, not committed: docs/browser.md): the data from the Python
+# packages always; FaceMesh from npm (package-lock.json) where Node.js and npm are installed.
+web: $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then npm ci --ignore-scripts --no-audit --no-fund; \
+	else echo "web: npm not found on PATH: the page will not track faces (install Node.js 20+, then make web)"; fi
+	$(PY) -m frontal.serve --build-assets
 
 # torch first, from the local CPU wheel, so the resolver never pulls the CUDA build.
 $(STAMP): pyproject.toml
@@ -27,11 +34,17 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: lint test-js
 	$(PY) -m pytest -q
+
+# The JavaScript codec (frontal/web/codec/) against the golden streams codec/ wrote
+# (tests/expected/js/); skipped, with a line saying so, where Node.js is not installed.
+test-js:
+	@if command -v node >/dev/null 2>&1; then node --test tests/js/; \
+	else echo "test-js: node not found on PATH; JavaScript codec tests skipped"; fi
 
 test-all: lint
 	$(PY) -m pytest -q -m ''
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules frontal/web/dist

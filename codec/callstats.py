@@ -13,6 +13,12 @@ Rates are per second of call (from `start()`), in kbit/s (1 kbit = 1000 bits):
                    DTLS (record headers, nonces and tags, handshake), IPv4 + UDP, STUN
     fps            frames shown per second (new poses plus held ones), `fps_rendered` new poses only
     latency_ms_*   capture (sender's clock) to rendered (receiver's clock), new poses only
+    audio_kbps     speech sent: the Opus packets; `audio_framing_kbps` their message framing (6 bytes
+                   + a length byte per frame), `audio_alone_messages` the messages of speech alone
+    audio_latency_ms_*  mouth to ear: a speech frame's capture (its first sample, sender's clock)
+                   to its playout (receiver's clock)
+    av_offset_ms   median audio latency minus median video latency: > 0, the voice lags the face
+    audio_concealed  frames played by packet loss concealment (lost or not there in time)
 """
 from __future__ import annotations
 
@@ -65,6 +71,20 @@ class CallStats:
     frames_skipped: int = 0  # decoded poses replaced by a newer one before the renderer got to them
     render_ms_total: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    # speech, sending
+    audio_frames_sent: int = 0
+    audio_bytes_sent: int = 0  # Opus packets
+    audio_framing_bytes: int = 0  # the audio sections' headers and length bytes
+    audio_alone_messages: int = 0  # 0xA0: speech without a compact bundle
+    # speech, receiving
+    audio_frames_received: int = 0
+    audio_frames_played: int = 0
+    audio_concealed: int = 0  # played by Opus PLC: lost, or not there in time
+    audio_late: int = 0  # arrived after its playout time
+    audio_bad: int = 0  # audio messages that do not parse, packets that do not decode
+    audio_stretched: int = 0  # PLC frames inserted when the jitter buffer grew
+    audio_dropped: int = 0  # frames skipped when the jitter buffer shrank
+    audio_latencies_ms: list[float] = field(default_factory=list)
     started: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -81,6 +101,10 @@ class CallStats:
         with self._lock:
             self.latencies_ms.append(ms)
 
+    def add_audio_latency(self, ms: float) -> None:
+        with self._lock:
+            self.audio_latencies_ms.append(ms)
+
     def elapsed(self) -> float:
         return max(1e-6, time.monotonic() - self.started) if self.started else 1e-6
 
@@ -89,6 +113,7 @@ class CallStats:
         t = self.elapsed() if elapsed_s is None else max(1e-6, elapsed_s)
         with self._lock:
             lat = np.asarray(self.latencies_ms, dtype=np.float64)
+            alat = np.asarray(self.audio_latencies_ms, dtype=np.float64)
             shown = self.frames_rendered + self.frames_held
             layers = wire_breakdown(self.transport_bytes_sent, self.transport_packets_sent, self.sctp)
             wire_bytes = sum(layers.values())
@@ -109,6 +134,11 @@ class CallStats:
                 "track_ms_mean": round(self.track_ms_total / max(1, self.frames_captured), 2),
                 "payload_bits_per_frame": round(self.payload_bits / max(1, self.frames_encoded), 1),
                 "transport_bytes_per_packet": round(self.transport_bytes_sent / max(1, self.transport_packets_sent), 1),
+                "audio_kbps": _kbps(self.audio_bytes_sent, t),
+                "audio_framing_kbps": _kbps(self.audio_framing_bytes, t),
+                "audio_latency_ms_p50": _pct(alat, 50),
+                "audio_latency_ms_p95": _pct(alat, 95),
+                "av_offset_ms": round(_pct(alat, 50) - _pct(lat, 50), 1) if alat.size and lat.size else float("nan"),
             }
             for layer, nbytes in layers.items():
                 out[f"wire_{layer}_kbps"] = _kbps(nbytes, t)
@@ -119,7 +149,9 @@ class CallStats:
                          "packets_decoded", "packets_lost", "packets_bad", "packets_unusable",
                          "packets_late", "intra_requests_sent", "intra_requests_received", "control_bad",
                          "views_received", "frames_rendered", "frames_held", "frames_skipped",
-                         "driving_bytes_received"):
+                         "driving_bytes_received", "audio_frames_sent", "audio_bytes_sent", "audio_alone_messages",
+                         "audio_frames_received", "audio_frames_played", "audio_concealed", "audio_late",
+                         "audio_bad", "audio_stretched", "audio_dropped"):
                 out[name] = getattr(self, name)
         return out
 

@@ -13,6 +13,11 @@
                       then the compressed image bytes (in its `format`: webp, jpeg or avif)
                   2 = driving packet (codec/wire.py bytes)
                   3 = end: CRC-32 of every byte before this record (4 bytes BE), packet count (4 bytes BE)
+                  4 = audio section header (optional, at most one, before any record 5): UTF-8 JSON
+                      {"version": 1, "codec": "opus", "rate", "frame_ms", "bitrate", "start_ms", "frames"}
+                  5 = audio frame: one Opus packet (frame k plays from start_ms + k x frame_ms)
+
+A file without an audio section (every file written before it existed) decodes as before, silent.
 
 A file without its end record, with a bad CRC, an unknown record type or trailing bytes is refused
 with a `CodecError`. Files are written atomically (temp file + rename): a failed run never leaves
@@ -37,7 +42,8 @@ from codec.errors import CodecError
 
 MAGIC = b"FRONTAL\x00"
 VERSION = 1
-REC_VIEW, REC_PACKET, REC_END = 1, 2, 3
+REC_VIEW, REC_PACKET, REC_END, REC_AUDIO_HEADER, REC_AUDIO = 1, 2, 3, 4, 5
+AUDIO_SECTION_VERSION = 1
 MAX_HEADER = 1 << 20
 
 
@@ -59,10 +65,24 @@ class SourceView:
 
 
 @dataclass
+class AudioSection:
+    """A recording's speech: its settings (`codec.audio.AudioConfig.to_dict()`), where it starts on
+    the driving stream's clock (`start_ms`) and one Opus packet per frame."""
+
+    settings: dict[str, Any]
+    packets: list[bytes] = field(default_factory=list)
+    start_ms: int = 0
+
+    def header(self) -> dict[str, Any]:
+        return {**self.settings, "version": AUDIO_SECTION_VERSION, "start_ms": self.start_ms, "frames": len(self.packets)}
+
+
+@dataclass
 class Recording:
     header: dict[str, Any]
     views: list[SourceView] = field(default_factory=list)
     packets: list[bytes] = field(default_factory=list)
+    audio: AudioSection | None = None
 
 
 def _varint(n: int) -> bytes:
@@ -102,6 +122,10 @@ def serialize(rec: Recording) -> bytes:
         record(REC_VIEW, struct.pack(">H", len(meta)) + meta + v.image_bytes)
     for p in rec.packets:
         record(REC_PACKET, p)
+    if rec.audio is not None:
+        record(REC_AUDIO_HEADER, json.dumps(rec.audio.header(), sort_keys=True).encode())
+        for p in rec.audio.packets:
+            record(REC_AUDIO, p)
     crc = zlib.crc32(bytes(out))
     record(REC_END, struct.pack(">II", crc, len(rec.packets)))
     return bytes(out)
@@ -125,6 +149,7 @@ def parse(data: bytes) -> Recording:
         raise CodecError("corrupt recording header")
     pos += hlen
     rec = Recording(header)
+    audio_frames = 0  # what the audio section's header announces
     while True:
         if pos >= len(data):
             raise CodecError("file truncated: no end record")
@@ -148,9 +173,39 @@ def parse(data: bytes) -> Recording:
                 raise CodecError("recording packet count mismatch")
             if pos != len(data):
                 raise CodecError("trailing bytes after the end record")
+            if rec.audio is not None and len(rec.audio.packets) != audio_frames:
+                raise CodecError("recording audio frame count mismatch")
             return rec
+        elif kind == REC_AUDIO_HEADER:
+            if rec.audio is not None:
+                raise CodecError("a second audio section")
+            rec.audio, audio_frames = _parse_audio_header(body)
+        elif kind == REC_AUDIO:
+            if rec.audio is None:
+                raise CodecError("an audio frame before the audio section's header")
+            if not body:
+                raise CodecError("an empty audio frame")
+            rec.audio.packets.append(body)
         else:
             raise CodecError(f"unknown record type {kind}")
+
+
+def _parse_audio_header(body: bytes) -> tuple[AudioSection, int]:
+    try:
+        meta = json.loads(body.decode())
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+        version = meta.pop("version")
+        if version != AUDIO_SECTION_VERSION:
+            raise CodecError(f"unsupported audio section version {version} (this decoder reads {AUDIO_SECTION_VERSION})")
+        start, frames = int(meta.pop("start_ms")), int(meta.pop("frames"))
+        if start < 0 or frames < 0:
+            raise ValueError("negative start or count")
+        return AudioSection(meta, [], start), frames
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, CodecError):
+            raise
+        raise CodecError("corrupt audio section header") from None
 
 
 def _parse_view(body: bytes) -> SourceView:

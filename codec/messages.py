@@ -73,6 +73,20 @@ the one the frame depends on; when the chain is broken the rebuilt dependency ma
 the frame is refused (`MissingReference`) all the same. So every frame the decoder can use is
 rebuilt exactly as the sender's encoder made it.
 
+Audio (driving channel). Speech frames (Opus, one packet per frame, the settings in the sender's
+`hello` `audio`) travel in front of a compact bundle in the same message (0xA1), or alone (0xA0)
+when no driving frame is due (the face is lost, or `audio_transport` is "separate"):
+
+    offset  size  field
+    0       1     0xA0 audio only, 0xA1 audio then a compact bundle
+    1       1     bits 0-3: audio frame count - 1 (1..16); bits 4-7 zero
+    2       2     sequence number of audio frame 0, uint16 BE (frame k: seq + k)
+    4       2     timestamp of audio frame 0, uint16 BE, ms on the driving stream's clock (frame k:
+                  + k x frame_ms)
+    6       ..    the frames' lengths (varint each, 1..1275)
+            ..    the Opus packets, back to back
+            ..    (0xA1 only) a compact bundle, to the end of the message
+
 A message that does not parse (a foreign one included) raises `ValueError` naming the reason; the
 peer logs it, counts it and carries on.
 """
@@ -112,6 +126,10 @@ MAX_VIEWS = 5
 MAX_VIEW_BYTES = 65536
 MAX_BUNDLE = 4
 
+AUDIO_ONLY_TYPE = 0xA0  # a driving-channel message of speech frames alone
+AUDIO_DRIVING_TYPE = 0xA1  # speech frames, then a compact bundle, in one message
+MAX_AUDIO_FRAMES = 16
+MAX_AUDIO_PACKET = 1275  # RFC 6716: the largest Opus frame
 COMPACT_TYPE = 0x40  # a driving message's first byte is 0b01xxxxxx: one header for consecutive frames
 VIEW_CHUNK_MAGIC = 0xF5
 VIEW_START_MAGIC = 0xF6  # a view's header and its first image bytes in one binary message
@@ -168,6 +186,15 @@ class FieldSpec(_Message):
         return cls(**d)
 
 
+class AudioSpec(_Message):
+    """The sender's speech stream (`codec.audio.AudioConfig`): Opus, mono."""
+
+    codec: Literal["opus"] = "opus"
+    rate: Literal[8000, 16000]
+    frame_ms: Literal[20, 40, 60]
+    bitrate: Annotated[int, Field(ge=2500, le=64000)]
+
+
 class Hello(_Message):
     """First control message of each sender: what its driving stream is.
 
@@ -182,6 +209,15 @@ class Hello(_Message):
     mode: Literal["paper", "predictive"]
     frames_per_message: Annotated[int, Field(ge=1, le=MAX_BUNDLE)] = 1
     epoch_ms: Annotated[float, Field(ge=0)]
+    audio: AudioSpec | None = None  # the sender sends speech (left out of a hello without it)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_audio(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A video-only hello serialises as before: no `audio` key."""
+        out: dict[str, Any] = handler(self)
+        if out.get("audio") is None:
+            out.pop("audio", None)
+        return out
 
 
 class ViewStart(_Message):
@@ -281,20 +317,20 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(message: bytes, pos: int) -> tuple[int, int]:
+def _read_varint(message: bytes, pos: int, what: str = "compact bundle") -> tuple[int, int]:
     value = 0
     for k in range(3):
         if pos + k >= len(message):
-            raise ValueError("compact bundle: truncated")
+            raise ValueError(f"{what}: truncated")
         byte = message[pos + k]
         value |= (byte & 0x7F) << (7 * k)
         if not byte & 0x80:
             if k and byte == 0:
-                raise ValueError("compact bundle: varint not minimal")
+                raise ValueError(f"{what}: varint not minimal")
             if value > MAX_VARINT:
-                raise ValueError("compact bundle: varint over 65535")
+                raise ValueError(f"{what}: varint over 65535")
             return value, pos + k + 1
-    raise ValueError("compact bundle: varint over 3 bytes")
+    raise ValueError(f"{what}: varint over 3 bytes")
 
 
 def pack_driving(packets: list[bytes]) -> bytes:
@@ -372,6 +408,71 @@ def parse_driving(message: bytes, context: CompactContext) -> list[wire.Packet]:
         frames.append(wire.Packet(seq, ts, intra[k], context.mode, dep, bytes(message[pos: pos + lengths[k]])))
         pos += lengths[k]
     return frames
+
+
+# --- audio -----------------------------------------------------------------------------------
+
+
+_AUDIO_HEAD = struct.Struct(">BBHH")  # type, count - 1, seq of frame 0, timestamp of frame 0
+
+
+@dataclass(frozen=True)
+class AudioFrames:
+    """The speech frames of one driving message, and the compact bundle that came with them."""
+
+    seq: int  # frame 0's sequence number (uint16); frame k is seq + k
+    timestamp_ms: int  # frame 0's timestamp (uint16, the driving stream's clock)
+    frames: list[bytes]
+    driving: bytes | None  # the compact bundle of an 0xA1 message
+
+
+def is_audio(message: bytes) -> bool:
+    return bool(message) and message[0] in (AUDIO_ONLY_TYPE, AUDIO_DRIVING_TYPE)
+
+
+def pack_audio(seq: int, timestamp_ms: int, frames: list[bytes], driving: bytes | None = None) -> bytes:
+    """One driving-channel message of 1..16 speech frames, alone (0xA0) or in front of a compact
+    bundle (0xA1); `ValueError` if the frames or the bundle are not what the format carries."""
+    if not 1 <= len(frames) <= MAX_AUDIO_FRAMES:
+        raise ValueError(f"an audio message carries 1..{MAX_AUDIO_FRAMES} frames, not {len(frames)}")
+    if any(not 1 <= len(f) <= MAX_AUDIO_PACKET for f in frames):
+        raise ValueError(f"an audio frame is 1..{MAX_AUDIO_PACKET} bytes")
+    if driving is not None and not is_compact(driving):
+        raise ValueError("audio goes in front of a compact bundle only")
+    kind = AUDIO_ONLY_TYPE if driving is None else AUDIO_DRIVING_TYPE
+    head = _AUDIO_HEAD.pack(kind, len(frames) - 1, seq & 0xFFFF, timestamp_ms & 0xFFFF)
+    return head + b"".join(_varint(len(f)) for f in frames) + b"".join(frames) + (driving or b"")
+
+
+def parse_audio(message: bytes) -> AudioFrames:
+    """An 0xA0 or 0xA1 message; `ValueError` if truncated, malformed or foreign."""
+    if len(message) < _AUDIO_HEAD.size:
+        raise ValueError("audio message: truncated header")
+    kind, count1, seq, ts = _AUDIO_HEAD.unpack_from(message)
+    if kind not in (AUDIO_ONLY_TYPE, AUDIO_DRIVING_TYPE):
+        raise ValueError(f"not an audio message (type byte 0x{kind:02x})")
+    if count1 >> 4:
+        raise ValueError("audio message: reserved bits set in the frame count")
+    pos, lengths = _AUDIO_HEAD.size, []
+    for _ in range(count1 + 1):
+        n, pos = _read_varint(message, pos, "audio message")
+        if not 1 <= n <= MAX_AUDIO_PACKET:
+            raise ValueError(f"audio message: a frame of {n} bytes")
+        lengths.append(n)
+    if pos + sum(lengths) > len(message):
+        raise ValueError("audio message: frames truncated")
+    frames = []
+    for n in lengths:
+        frames.append(bytes(message[pos: pos + n]))
+        pos += n
+    rest = bytes(message[pos:])
+    if kind == AUDIO_ONLY_TYPE:
+        if rest:
+            raise ValueError("audio message: trailing bytes")
+        return AudioFrames(seq, ts, frames, None)
+    if not is_compact(rest):
+        raise ValueError("audio message: no compact bundle after the frames")
+    return AudioFrames(seq, ts, frames, rest)
 
 
 # --- source views ----------------------------------------------------------------------------

@@ -30,7 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from codec.atomic import atomic_write
-from codec.container import Recording, SourceView, read_recording, serialize
+from codec.audio import AudioConfig, decode_packets, encode_pcm, load_audio
+from codec.container import AudioSection, Recording, SourceView, read_recording, serialize
 from codec.errors import CodecError
 from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
 from codec.images import VIEW_FORMAT, decode_view, encode_view
@@ -45,7 +46,7 @@ from codec.stream import (
     encode_intra_record,
 )
 from codec.tables import Tables, load_tables, tables_path_for
-from frontal.pipeline import clip_views, model_fields, records, track_clip
+from frontal.pipeline import LANDMARKS, MESH, clip_views, model_fields, records, track_clip
 from receiver.render import MeshFrameRenderer
 from receiver.videoout import write_mp4
 from sender.landmarks import SUP33_INDICES
@@ -58,8 +59,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-LANDMARKS = "landmarks"  # the model name of a recording that carries the 33 landmarks only
-MESH = "mesh"  # the model name of a recording that carries the dense face shape (drawn by MeshFrameRenderer)
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,8 @@ class EncodeResult:
     bytes: int  # the whole file
     packet_bytes: int  # the driving packets
     view_bytes: int  # the source views' images
+    audio_bytes: int = 0  # the speech's Opus packets (0: no audio track, or audio=False)
+    audio_frames: int = 0
 
     @property
     def bits_per_frame(self) -> float:
@@ -82,6 +83,7 @@ class DecodeResult:
     frames: int
     fps: float
     lost: int  # packets that could not be used (their frame holds the last pose)
+    audio_s: float = 0.0  # seconds of speech written into the .mp4 (0: the recording has none)
 
 
 @dataclass(frozen=True)
@@ -103,16 +105,19 @@ class RecordingInfo:
     kbps: float
     view_bytes: int
     duration_s: float
+    audio: dict[str, Any] | None = None  # the audio section's header (None: no speech)
+    audio_kbps: float = 0.0  # its Opus packets' rate over the recording
 
 
 def encode_video(video: PathLike, out: PathLike, *, fps: float = 15.0, mode: str = "predictive", n_views: int = 3,
-                 model: str | None = None, max_frames: int | None = None) -> EncodeResult:
+                 model: str | None = None, max_frames: int | None = None, audio: bool = True) -> EncodeResult:
     """Track `video`, choose `n_views` source views over the whole recording, code its driving stream.
 
     `model` is a registry name (its driving fields are coded; default: the registry's default),
     "landmarks" (the 33 landmarks only) or "mesh" (the dense face shape: head pose and shape
     coefficients fitted to each frame's tracked mesh, each view with its own record; decoded with
-    the geometry renderer `MeshFrameRenderer`)."""
+    the geometry renderer `MeshFrameRenderer`). With `audio` (default) the clip's speech, if it
+    has an audio track, is kept as Opus (`codec.audio`) in the file's audio section."""
     model = _model_name(model)
     fields = LANDMARK_FIELDS if model == LANDMARKS else FieldSet.parse("shape") if model == MESH else model_fields(model)
     tables = load_tables(tables_path_for(fields))
@@ -140,10 +145,32 @@ def encode_video(video: PathLike, out: PathLike, *, fps: float = 15.0, mode: str
               "intra_period": enc.intra_period, "size": 256, "created_by": "frontal encode"}
     if fitter is not None:
         header["shape_model"] = shape_model.digest
-    data = serialize(Recording(header, views, packets))
+    section = _audio_section(Path(video), len(packets) / clip.fps) if audio else None
+    data = serialize(Recording(header, views, packets, section))
     atomic_write(out, data)
     return EncodeResult(Path(out), len(packets), len(views), len(data), sum(map(len, packets)),
-                        sum(len(v.image_bytes) for v in views))
+                        sum(len(v.image_bytes) for v in views),
+                        0 if section is None else sum(map(len, section.packets)), 0 if section is None else len(section.packets))
+
+
+def _audio_section(video: Path, duration_s: float) -> AudioSection | None:
+    """The clip's speech over the coded frames' duration, as Opus (None: the clip has no audio track)."""
+    config = AudioConfig()
+    pcm = load_audio(video, config.rate, max_s=duration_s)
+    if pcm is None or not len(pcm):
+        return None
+    return AudioSection(config.to_dict(), encode_pcm(pcm, config), 0)
+
+
+def recording_audio(rec: Recording) -> tuple[NDArray[np.int16], int] | None:
+    """A recording's speech decoded (int16 mono, sample 0 at driving frame 0) and its rate; None
+    without an audio section. A frame that does not decode is concealed."""
+    if rec.audio is None:
+        return None
+    config = AudioConfig.from_dict(rec.audio.settings)
+    pcm = decode_packets(list(rec.audio.packets), config)
+    lead = np.zeros(rec.audio.start_ms * config.rate // 1000, np.int16)
+    return np.concatenate([lead, pcm]), config.rate
 
 
 def decode_records(rec: Recording) -> tuple[FieldSet, list[DrivingRecord | None]]:
@@ -185,8 +212,11 @@ def decode_recording(src: PathLike, out: PathLike, *, landmarks_only: bool = Fal
     _, recs = decode_records(rec)
     fps = float(rec.header.get("fps", 15.0))
     frames = _draw_landmarks(rec, recs) if landmarks_only else _render(rec, recs)
-    n = write_mp4(out, frames, fps)
-    return DecodeResult(Path(out), n, fps, sum(r is None for r in recs))
+    speech = recording_audio(rec)
+    pcm, rate = speech if speech is not None else (None, 16000)
+    n = write_mp4(out, frames, fps, audio=pcm, audio_rate=rate)
+    audio_s = 0.0 if pcm is None else min(len(pcm) / rate, n / fps)
+    return DecodeResult(Path(out), n, fps, sum(r is None for r in recs), audio_s)
 
 
 def recording_info(src: PathLike) -> RecordingInfo:
@@ -200,7 +230,9 @@ def recording_info(src: PathLike) -> RecordingInfo:
         header=rec.header, frames=len(rec.packets), decodable=sum(r is not None for r in recs),
         views=tuple(ViewInfo(v.index, v.frame, v.yaw, v.format, len(v.image_bytes)) for v in rec.views),
         bits_per_frame=pbits / n, kbps=pbits / n * fps / 1000.0,
-        view_bytes=sum(len(v.image_bytes) for v in rec.views), duration_s=len(rec.packets) / fps)
+        view_bytes=sum(len(v.image_bytes) for v in rec.views), duration_s=len(rec.packets) / fps,
+        audio=None if rec.audio is None else rec.audio.header(),
+        audio_kbps=0.0 if rec.audio is None else 8 * sum(map(len, rec.audio.packets)) / max(1e-9, len(rec.packets) / fps) / 1000)
 
 
 def draw_landmarks(sup: NDArray[Any], size: int = 256, background: NDArray[Any] | None = None) -> NDArray[np.uint8]:

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "info": ("frontal.files", "print a .frontal file's header and stream statistics"),
     "bench-track": ("sender.bench", "benchmark face tracking (ms/frame)"),
     "train": ("frontal.train.cli:main_train", "train a model on prepared face tubes (resumable)"),
+    "train-refiner": ("frontal.train.refiner", "train the geometry renderer's refiner network (resumable)"),
     "evaluate": ("frontal.train.cli:main_evaluate", "evaluate models on held-out identities (PSNR, SSIM, VMAF, NME, identity)"),
     "fit-tables": ("frontal.fit", "fit the entropy coder's probability tables on tracked data"),
     "fit-shape": ("frontal.fit_shape", "fit the dense face shape model and its tables on tracked data"),
@@ -30,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "call": ("frontal.call.cli", "join a live call (camera, video file or browser page)"),
     "bench-call": ("frontal.call.bench", "a loopback call: payload/wire kbps, latency, FPS"),
     "bench-views": ("frontal.call.viewbench", "source-view image formats: bytes at equal quality"),
+    "bench-audio": ("frontal.call.audiobench", "speech coding: PESQ of Opus at the call's settings, with and without loss"),
     "serve": ("frontal.serve", "run the signaling server and the web app (create a room, invite, join)"),
     "bench-signaling": ("signaling.bench", "load-test the signaling server on loopback"),
 }

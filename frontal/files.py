@@ -1,7 +1,7 @@
 """`frontal encode`, `frontal decode` and `frontal info`: recorded .frontal files (a thin layer over
 `frontal.api`).
 
-    frontal encode VIDEO OUT.frontal [--fps 15] [--mode predictive] [--views 3] [--model NAME|landmarks|mesh] [-f]
+    frontal encode VIDEO OUT.frontal [--fps 15] [--mode predictive] [--views 3] [--model NAME|landmarks|mesh] [--no-audio] [-f]
     frontal decode IN.frontal OUT.mp4 [--landmarks] [-f]
     frontal info IN.frontal [--json]
 """
@@ -46,6 +46,7 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
         ap.add_argument("--model", default=None, help="model to code for: a registry name (default: the registry's default), "
                         "'landmarks' (sup only) or 'mesh' (the dense face shape, drawn by the geometry renderer)")
         ap.add_argument("--max-frames", type=int, default=None, help="encode at most this many frames")
+        ap.add_argument("--no-audio", action="store_true", help="leave the clip's speech out (default: kept as 6 kbit/s Opus)")
         ap.add_argument("-f", "--force", action="store_true", help="overwrite OUT")
     elif cmd == "decode":
         ap.add_argument("src", type=Path)
@@ -64,16 +65,18 @@ def _encode(args: argparse.Namespace) -> None:
     _check_input(args.video)
     _check_output(args.out, args.force)
     r = encode_video(args.video, args.out, fps=args.fps, mode=args.mode, n_views=args.views, model=args.model,
-                     max_frames=args.max_frames)
+                     max_frames=args.max_frames, audio=not args.no_audio)
+    speech = f", audio {r.audio_bytes} B in {r.audio_frames} Opus frames" if r.audio_frames else ", no audio"
     print(f"wrote {args.out}: {r.frames} frames, {r.views} views, {r.bytes} bytes "
-          f"(packets {r.packet_bytes} B = {r.bits_per_frame:.1f} bits/frame, views {r.view_bytes} B)")
+          f"(packets {r.packet_bytes} B = {r.bits_per_frame:.1f} bits/frame, views {r.view_bytes} B{speech})")
 
 
 def _decode(args: argparse.Namespace) -> None:
     _check_input(args.src)
     _check_output(args.out, args.force)
     r = decode_recording(args.src, args.out, landmarks_only=args.landmarks)
-    print(f"wrote {args.out}: {r.frames} frames at {r.fps:g} FPS ({r.lost} undecodable packets held)")
+    speech = f", {r.audio_s:.1f} s of audio" if r.audio_s else ", no audio"
+    print(f"wrote {args.out}: {r.frames} frames at {r.fps:g} FPS ({r.lost} undecodable packets held{speech})")
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -86,6 +89,9 @@ def _info(args: argparse.Namespace) -> None:
     print(f"{args.src}: {r.frames} frames ({r.decodable} decodable) at {h.get('fps')} FPS, {r.duration_s:.1f} s, "
           f"mode {h.get('mode')}, fields {FieldSet.from_dict(h['fields']).name}, model {h.get('model')}")
     print(f"driving stream: {r.bits_per_frame:.1f} bits/frame = {r.kbps:.2f} kbps; views: {len(r.views)}, {r.view_bytes} bytes")
+    if r.audio is not None:
+        a = r.audio
+        print(f"audio: {a['codec']} {a['rate']} Hz, {a['frame_ms']} ms frames, {a['frames']} frames = {r.audio_kbps:.2f} kbps")
 
 
 COMMANDS = {"encode": _encode, "decode": _decode, "info": _info}

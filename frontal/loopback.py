@@ -41,15 +41,16 @@ import numpy as np
 
 from codec.errors import CodecError
 from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
+from codec.shape import load_shape_model
 from codec.stream import StreamDecoder, StreamEncoder
-from codec.tables import Tables, load_tables
+from codec.tables import Tables, load_tables, tables_path_for
 from codec.wire import OVERHEAD_BITS
 from frontal.dataset import read_manifest, split_rows
 from frontal.eval.classical import CODECS, KEYINTS
 from frontal.eval.errors import EvalError
 from frontal.eval.fidelity import psnr, ssim
 from frontal.jsonio import write_json
-from frontal.pipeline import model_fields, source_fps, track_clip
+from frontal.pipeline import MESH, frame_renderer, model_choices, model_fields, shape_records, source_fps, track_clip
 from frontal.pipeline import records as make_records
 from frontal.report import CompareOptions, compare_clip, summarize, text_table, write_report
 from frontal.report.compare import VIEW_CHOICES, source_plan
@@ -57,8 +58,9 @@ from frontal.report.frontal_side import NO_VIEW
 from frontal.report.quality import parse_metrics
 from frontal.report.summary import views_sentence
 from frontal.report.types import ClipComparison, ClipResult, CodingStats, FailedClip, LoopbackReport, RenderResult
-from frontal.views_live import SourcedRenderer
+from frontal.views_live import SourcedRenderer, ViewRecords
 from receiver.videoout import write_mp4
+from sender.landmarks import SUP33_INDICES
 from sender.smoothing import SmoothingConfig
 from sender.video import default_video
 
@@ -69,7 +71,9 @@ CROP = 256
 def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Tables, mode: str, fps: float, hysteresis: float = 0.0) -> tuple[CodingStats, list[DrivingRecord]]:
     """Encode and decode `records`; compare the decoded sup landmarks with `truth` [T,n,2].
 
-    Returns the statistics and the decoded records (what a receiver renders)."""
+    A shape stream's landmarks are its decoded mesh's (the shape model's reconstruction) at the 33
+    landmark points. Returns the statistics and the decoded records (what a receiver renders)."""
+    shape_model = load_shape_model().truncated(fields.n_shape) if fields.n_shape else None
     enc = StreamEncoder(fields, tables, mode=mode, fps=fps, hysteresis=hysteresis)
     dec = StreamDecoder(fields, tables)
     bits, payload, groups, errs = [], [], [], []
@@ -91,6 +95,9 @@ def code_sequence(records: list, truth: np.ndarray, fields: FieldSet, tables: Ta
         decoded.append(df.record)
         if fields.n_sup:
             errs.append(np.linalg.norm((df.record.sup - truth[i]) * (CROP / 2), axis=-1))
+        elif shape_model is not None and df.record.pose is not None and df.record.shape is not None:
+            mesh = shape_model.reconstruct(df.record.pose, df.record.shape)
+            errs.append(np.linalg.norm((mesh[list(SUP33_INDICES), :2] - truth[i]) * (CROP / 2), axis=-1))
     n = len(records)
     group_mean = {k: float(np.mean([g[k] for g in groups])) for k in groups[0]} if groups else {}
     e = np.concatenate(errs) if errs else np.zeros(1)
@@ -130,7 +137,7 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
 
     src_fps = source_fps(path)
     track_fps = min(src_fps, 15.0 if compare is not None else 30.0)  # a comparison runs at 15 FPS only
-    needs_model = bool(fields.n_unsup or fields.n_expr or render_model or compare)
+    needs_model = bool(fields.n_unsup or fields.n_expr or render_model or compare)  # (the clip's images)
     clip = track_clip(path, fps=track_fps if src_fps > track_fps + 0.5 else None, max_frames=max_frames, keep_images=needs_model)
     if not any(clip.found):
         raise CodecError(f"{path}: no face found in any frame")
@@ -150,7 +157,7 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
     comparison, render = None, None
     for (fps, c), key in zip(variants, names):
         t0 = time.perf_counter()
-        recs = make_records(c, fields, extractor, smoothing)
+        recs = shape_records(c, fields) if fields.n_shape else make_records(c, fields, extractor, smoothing)
         if extractor is not None:
             extractor_ms[key] = (time.perf_counter() - t0) * 1000 / max(1, len(c))
         truth = np.stack(c.sup)
@@ -164,20 +171,21 @@ def run_clip(path: Path, fields: FieldSet, tables: Tables, modes: Sequence[str],
                                   render_fps=fr.render_fps_mean, psnr=fr.quality.get("psnr"), ssim=fr.quality.get("ssim"),
                                   side_by_side=comparison.side_by_side)
         elif render_model and key == "15fps":
-            render = render_clip(c, coded[modes[-1]][1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4", views)
+            shape = ViewRecords(recs, fields, tables, modes[-1]) if fields.n_shape else None
+            render = render_clip(c, coded[modes[-1]][1], fps, render_model, out_dir / f"{path.stem}_side_by_side.mp4", views, shape)
     return ClipResult(clip=str(path), source_fps=src_fps, frames_tracked=len(clip), face_rate=float(np.mean(clip.found)),
                       tracking_ms_per_frame=float(np.mean(clip.track_ms)), tracking_ms_p95=float(np.percentile(clip.track_ms, 95)),
                       coding=coding, extractor_ms_per_frame=None if extractor is None else extractor_ms,
                       comparison=comparison, render=render)
 
 
-def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str, video_out: Path, views: str = "live") -> RenderResult:
-    """Render the decoded stream from the clip's own source views (`views`: "live" or "oracle"),
-    write input | render. Frames before the first view are black and scored as shown."""
-    from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
-
-    renderer = Renderer(model)
-    plan = source_plan(clip, views)
+def render_clip(clip: Any, decoded: list[DrivingRecord], fps: float, model: str, video_out: Path, views: str = "live",
+                shape: ViewRecords | None = None) -> RenderResult:
+    """Render the decoded stream from the clip's own source views (`views`: "live" or "oracle"; a
+    shape stream's with their records, `shape`), write input | render. Frames before the first
+    view are black and scored as shown."""
+    renderer = frame_renderer(model)
+    plan = source_plan(clip, views, shape=shape)
     source = SourcedRenderer(renderer, plan)
     frames, times = [], []
     for i, r in enumerate(decoded):
@@ -251,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tables", type=Path, default=None, help="tables file (default: the shipped one)")
     ap.add_argument("--no-smoothing", action="store_true", help="code the detector's raw keypoints/expression (default: smoothed as the sender does, sender/smoothing.py)")
     ap.add_argument("--render", action="store_true", help="also render the decoded stream with the model and write a side-by-side video")
-    ap.add_argument("--model", default=None, help="model to render with (default: the registry's default)")
+    ap.add_argument("--model", default=None, help="model to render with: a registered network, or mesh (the geometry "
+                                                 "renderer, driven by the dense face shape) (default: the registry's default)")
     ap.add_argument("--views", choices=VIEW_CHOICES, default="live",
                     help="source views: live (the call's own choice and byte budget, the default) or oracle "
                          "(whole-clip choice, future frames included: a reference a call cannot reach)")
@@ -259,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", type=Path, default=None, help="write the full report as JSON here")
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("--max-clips", type=int, default=None, help="at most this many clips (with --dataset: one per identity first)")
+    ap.add_argument("--max-clip-seconds", type=float, default=None, metavar="S",
+                    help="with --dataset: only clips at most S seconds long (the manifest's duration_s)")
     g = ap.add_argument_group("comparison with classical codecs (--baselines/--report imply --render)")
     g.add_argument("--baselines", default=None, help="classical codecs to compare with: x264,x265,vp9,av1 or all (default with --report: all)")
     g.add_argument("--report", type=Path, default=None, metavar="DIR", help="write report.json, plots, side-by-side videos and index.html here")
@@ -316,13 +327,19 @@ def default_fields(model: str) -> FieldSet:
     return model_fields(model) if has_weights(model) else LANDMARK_FIELDS
 
 
-def dataset_videos(folder: Path, split: str, max_clips: int | None = None) -> list[Path]:
-    """The clips of a manifest folder, by identity split; with `max_clips`, one clip per identity
-    (manifest order) before any second clip of the same identity."""
+def dataset_videos(folder: Path, split: str, max_clips: int | None = None, max_seconds: float | None = None) -> list[Path]:
+    """The clips of a manifest folder, by identity split; with `max_seconds`, only clips at most that
+    long (the manifest's duration_s); with `max_clips`, one clip per identity (manifest order)
+    before any second clip of the same identity."""
 
     rows = read_manifest(folder / "MANIFEST.tsv")
     train, val = split_rows(rows)
     chosen = {"train": train, "val": val, "all": rows}[split]
+    if max_seconds is not None:
+        try:
+            chosen = [r for r in chosen if float(r.fields["duration_s"]) <= max_seconds]
+        except (KeyError, ValueError):
+            raise ValueError(f"{folder / 'MANIFEST.tsv'}: --max-clip-seconds needs a numeric duration_s column") from None
     if max_clips is not None:
         seen: set[str] = set()
         first = [r for r in chosen if not (r.identity_label in seen or seen.add(r.identity_label))]
@@ -334,18 +351,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        from models.registry import DEFAULT_MODEL, model_names  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
+        from models.registry import DEFAULT_MODEL  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
         model = args.model or DEFAULT_MODEL
-        if model not in model_names():
-            raise ValueError(f"unknown model '{model}' (choose from {', '.join(model_names())})")
+        if model not in model_choices():
+            raise ValueError(f"unknown model '{model}' (choose from {', '.join(model_choices())})")
         comparing = bool(args.baselines or args.report)
         args.render = args.render or comparing
         if args.fields:
             fields = FieldSet.parse(args.fields)
         else:
-            fields = model_fields(model) if args.render else default_fields(model)
-        tables = load_tables(args.tables)
+            fields = model_fields(model) if args.render or model == MESH else default_fields(model)
+        tables = load_tables(args.tables or tables_path_for(fields))
 
         smoothing = SmoothingConfig.off() if args.no_smoothing else SmoothingConfig.default()
         modes = ("paper", "predictive") if args.mode == "both" else (args.mode,)
@@ -362,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.max_clips is not None and args.max_clips < 1:
             raise ValueError("--max-clips must be at least 1")
-        videos = list(args.videos) + dataset_videos(args.dataset, args.split, args.max_clips) if args.dataset else list(args.videos)
+        videos = list(args.videos) + dataset_videos(args.dataset, args.split, args.max_clips, args.max_clip_seconds) if args.dataset else list(args.videos)
         videos = (videos or [default_video()])[: args.max_clips]
         for v in videos:
             if not Path(v).is_file():

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from codec.fields import DrivingRecord, FieldSet
+from codec.shape import load_shape_model
+from receiver.render import make_renderer
+from sender.shape import ShapeFitter
 from sender.smoothing import DrivingSmoother, SmoothingConfig
 from sender.tracker import track_video
 from sender.video import open_video
@@ -15,6 +18,9 @@ from sender.views import eye_openness, select_views
 
 if TYPE_CHECKING:
     from sender.smoothing import SmoothingConfig
+
+LANDMARKS = "landmarks"  # the model name of a stream that carries the 33 landmarks only
+MESH = "mesh"  # the model name of a shape stream, drawn by the geometry renderer (`MeshFrameRenderer`)
 
 
 @dataclass
@@ -95,8 +101,37 @@ def records(clip: TrackedClip, fields: FieldSet, extractor: object | None = None
     return out
 
 
+def shape_records(clip: TrackedClip, fields: FieldSet) -> list[DrivingRecord]:
+    """A shape stream's records, as the sender makes them (`sender.live.SenderSide`): each frame's
+    tracked mesh fitted by `sender.shape.ShapeFitter` (head pose + the first `fields.n_shape`
+    coefficients), unsmoothed."""
+    if not fields.n_shape:
+        raise ValueError(f"fields {fields.name} carry no shape")
+    fitter = ShapeFitter(load_shape_model(), k=fields.n_shape)
+    return [fitter.record(lm) for lm in clip.landmarks]
+
+
 def model_fields(name: str) -> FieldSet:
-    """The driving fields a registered model declares."""
+    """The driving fields a registered model declares ("mesh": the shape field set)."""
+    if name == MESH:
+        return FieldSet.parse("shape")
     from models.registry import get_config  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
     return FieldSet(**asdict(get_config(name).driving_fields))
+
+
+def frame_renderer(model: str) -> Any:
+    """What draws a benchmark's frames for `model`: for "mesh" the geometry renderer exactly as the
+    call builds it (`receiver.render.make_renderer`), else the registered network (`receiver.renderer.Renderer`, which loads torch)."""
+    if model == MESH:
+        return make_renderer(MESH)  # the call's own
+    from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; the geometry renderer needs none)
+
+    return Renderer(model)
+
+
+def model_choices() -> list[str]:
+    """The models a benchmark can render with: the registry's and "mesh"."""
+    from models.registry import model_names  # noqa: PLC0415 (torch costs ~2 s at start-up; only listing the networks needs it)
+
+    return [*model_names(), MESH]

@@ -14,7 +14,8 @@ quality where this Pillow has no AVIF), cut into the call's control messages
 frame's time, `index / fps`. The released messages go through the receiver's `ViewAssembler` and
 `decode_view`: a view *arrives* at the frame whose release completes it, and the receiver renders
 that frame and every later one with it (the decoded image and the landmarks its view start
-carries). No network delay and no decode time are modelled, and the frames before the first
+carries; in a shape call, the view's own record, intra-coded in its shape view start 0xF7 as the
+sender codes it: `ViewRecords`). No network delay and no decode time are modelled, and the frames before the first
 arrival have no picture (the receiver shows nothing until it has a view).
 
 `frontal.pipeline.clip_views` (`sender.views.select_views`) is the whole-clip *oracle* instead.
@@ -29,10 +30,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from codec.fields import DrivingRecord
+from codec.fields import DrivingRecord, FieldSet
 from codec.images import VIEW_FORMAT, VIEW_QUALITY, decode_view, encode_view
 from codec.messages import MAX_VIEW_BYTES, ViewAssembler, view_messages
+from codec.stream import decode_intra_record, encode_intra_record
+from codec.tables import Tables
 from frontal.pipeline import TrackedClip
+from receiver.render import RecordSourceRenderer
 from sender.live import WEBP_FALLBACK_QUALITY, SenderConfig, ViewPacer, avif_available
 from sender.pose import Pose
 from sender.tracker import Box, TrackedFrame
@@ -53,6 +57,24 @@ class LiveView:
     arrival_frame: int | None = None  # first frame rendered with it; None: still on its way at the end
     image: NDArray[np.uint8] | None = field(default=None, repr=False)  # the receiver's picture [256, 256, 3]
     sup: NDArray[np.float32] | None = field(default=None, repr=False)  # landmarks as its view start carries them
+    record: DrivingRecord | None = field(default=None, repr=False)  # a shape call's: the view's record as decoded
+
+
+@dataclass(frozen=True, eq=False)
+class ViewRecords:
+    """A shape call's per-frame records (`records[i]`: frame i's pose and shape), with what codes
+    them: each view travels with its frame's record, intra-coded (`codec.stream.encode_intra_record`)."""
+
+    records: Sequence[DrivingRecord]
+    fields: FieldSet
+    tables: Tables
+    mode: str = "predictive"
+
+    def encode(self, frame: int) -> bytes:
+        return encode_intra_record(self.fields, self.records[frame], self.mode, self.tables)
+
+    def decode(self, payload: bytes) -> DrivingRecord:
+        return decode_intra_record(self.fields, payload, self.mode, self.tables)
 
 
 @dataclass(frozen=True)
@@ -134,8 +156,10 @@ def view_coding(config: SenderConfig) -> tuple[str, int]:
     return config.view_format, config.view_quality
 
 
-def schedule_views(frames: Iterable[TrackedFrame], fps: float, config: SenderConfig | None = None) -> ViewSchedule:
-    """Run the call's view selection and byte budget over tracked frames in order, at `fps`."""
+def schedule_views(frames: Iterable[TrackedFrame], fps: float, config: SenderConfig | None = None,
+                   shape: ViewRecords | None = None) -> ViewSchedule:
+    """Run the call's view selection and byte budget over tracked frames in order, at `fps`; with
+    `shape` (a shape call), each view goes with its frame's record instead of its landmarks."""
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     config = config or SenderConfig()
@@ -157,7 +181,11 @@ def schedule_views(frames: Iterable[TrackedFrame], fps: float, config: SenderCon
             if len(data) > MAX_VIEW_BYTES:  # the sender drops it too (its index is spent)
                 log.warning("frame %d: a source view of %d bytes is over the limit: not sent", best_frame, len(data))
             else:
-                messages = view_messages(len(selector.sent) - 1, fmt, data, view.yaw, view.pitch, view.sup)
+                index = len(selector.sent) - 1
+                if shape is None:
+                    messages = view_messages(index, fmt, data, view.yaw, view.pitch, view.sup)
+                else:
+                    messages = view_messages(index, fmt, data, view.yaw, view.pitch, None, shape.encode(best_frame))
                 pacer.push(messages)
                 views.append(LiveView(best_frame, i, len(data), len(messages)))
         for message in pacer.take(i / fps):
@@ -167,6 +195,8 @@ def schedule_views(frames: Iterable[TrackedFrame], fps: float, config: SenderCon
             if done is not None:
                 meta, body = done
                 current.arrival_frame, current.image, current.sup = i, decode_view(body, meta.format), meta.landmarks()
+                if shape is not None and meta.record is not None:
+                    current.record = shape.decode(meta.record)
         n = i + 1
     return ViewSchedule(tuple(views), n, float(fps), fmt, quality, config.view_kbps, config.view_burst_bytes)
 
@@ -182,9 +212,9 @@ def clip_frames(clip: TrackedClip) -> Iterator[TrackedFrame]:
                            track_ms=clip.track_ms[i])
 
 
-def live_views(clip: TrackedClip, config: SenderConfig | None = None) -> ViewSchedule:
+def live_views(clip: TrackedClip, config: SenderConfig | None = None, shape: ViewRecords | None = None) -> ViewSchedule:
     """`schedule_views` over a tracked clip (with its images) at the clip's frame rate."""
-    return schedule_views(clip_frames(clip), clip.fps, config)
+    return schedule_views(clip_frames(clip), clip.fps, config, shape)
 
 
 def frames_of_arrays(images: NDArray[np.uint8], landmarks: NDArray[Any], sup: NDArray[Any],
@@ -206,6 +236,7 @@ class SourceView:
     arrival_frame: int
     image: NDArray[np.uint8]  # [256, 256, 3]
     sup: NDArray[np.float32] | None  # [33, 2]
+    record: DrivingRecord | None = None  # a shape call's view record (pose, shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,18 +250,21 @@ class SourcePlan:
 
     @classmethod
     def live(cls, schedule: ViewSchedule) -> SourcePlan:
-        views = tuple(SourceView(v.frame, v.arrival_frame, v.image, v.sup) for v in schedule.arrived
+        views = tuple(SourceView(v.frame, v.arrival_frame, v.image, v.sup, v.record) for v in schedule.arrived
                       if v.arrival_frame is not None and v.image is not None)
         return cls("live", views, tuple(v.bytes_sent for v in schedule.views), schedule.describe())
 
     @classmethod
     def oracle(cls, frames: Sequence[int], images: Sequence[NDArray[np.uint8]], sups: Sequence[NDArray[Any] | None],
-               fmt: str = VIEW_FORMAT, quality: int = VIEW_QUALITY) -> SourcePlan:
+               fmt: str = VIEW_FORMAT, quality: int = VIEW_QUALITY, shape: ViewRecords | None = None) -> SourcePlan:
         """Views there from frame 0, rendered from the pristine crops; their bytes are counted as
-        `fmt` at `quality` (a recorded file's views: WebP q80)."""
-        sizes = tuple(len(encode_view(img, fmt, quality)) for img in images)
-        views = tuple(SourceView(int(f), 0, img, None if s is None else np.asarray(s, np.float32))
-                      for f, img, s in zip(frames, images, sups))
+        `fmt` at `quality` (a recorded file's views: WebP q80), plus, with `shape`, each view's
+        intra-coded record (which it is drawn with, decoded)."""
+        payloads = [b"" if shape is None else shape.encode(int(f)) for f in frames]
+        sizes = tuple(len(encode_view(img, fmt, quality)) + len(p) for img, p in zip(images, payloads))
+        views = tuple(SourceView(int(f), 0, img, None if s is None else np.asarray(s, np.float32),
+                                 None if shape is None else shape.decode(p))
+                      for f, img, s, p in zip(frames, images, sups, payloads))
         report = ViewScheduleReport("oracle", fmt, quality, None, None, 0 if views else None, 0.0 if views else None,
                                     sum(sizes), [ViewReport(v.frame, None, 0, n, n) for v, n in zip(views, sizes)])
         return cls("oracle", views, sizes, report)
@@ -254,8 +288,9 @@ class SourcePlan:
 
 class SourcedRenderer:
     """A renderer (`receiver.renderer.Renderer` or alike: add_source, reset, num_sources,
-    max_sources, render) whose source set follows a plan: frame `t` is rendered from the views
-    the receiver holds at `t` (at most the model's `max_sources`, the first ones)."""
+    max_sources, render; or `receiver.render.MeshFrameRenderer`, whose views come with their
+    records and which renders a record) whose source set follows a plan: frame `t` is rendered from
+    the views the receiver holds at `t` (at most the model's `max_sources`, the first ones)."""
 
     def __init__(self, renderer: Any, plan: SourcePlan) -> None:
         self.renderer = renderer
@@ -271,12 +306,20 @@ class SourcedRenderer:
         if self.renderer.num_sources > want:  # an earlier frame after a later one: start over
             self.renderer.reset()
         for view in self.plan.views[self.renderer.num_sources:want]:
-            self.renderer.add_source(view.image, view.sup)
+            if isinstance(self.renderer, RecordSourceRenderer):
+                if view.record is None:
+                    raise ValueError(f"the view of frame {view.frame} has no shape record for the mesh renderer")
+                self.renderer.add_source_record(view.image, view.record)
+            else:
+                self.renderer.add_source(view.image, view.sup)
         return True
 
     def render(self, frame: int, record: DrivingRecord) -> NDArray[np.uint8] | None:
         """Frame `frame` driven by `record`, or None before the first view."""
         if not self.prepare(frame):
             return None
+        if isinstance(self.renderer, RecordSourceRenderer):
+            image: NDArray[np.uint8] = self.renderer.render(record)  # type: ignore[attr-defined]
+            return image
         out: NDArray[np.uint8] = self.renderer.render(sup=record.sup, unsup=record.unsup, jac=record.jac, expr=record.expr)
         return out

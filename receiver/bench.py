@@ -3,7 +3,12 @@
     frontal bench-render [--model NAME ...] [--json PATH] [--frames N] [--sources N]
                          [--threads T] [--compare] [--onnx] [--compile]
 
-For each model (default: frontalizer-mobile and frontalizer-dense) it reports, at batch 1 on the
+`--model mesh` times the geometry renderer (`receiver.render.MeshFrameRenderer`, as the call and
+the benchmarks build it: with the shipped refiner where its weights exist) on synthetic shape
+records (the shape model's mean face, turned and with random expression coefficients, over
+textured views): ms for drawing the frame, for the refiner, and for a whole `render` call.
+
+For each network model (default: frontalizer-mobile and frontalizer-dense) it reports, at batch 1 on the
 CPU: ms per stage on the per-frame path (dense motion, warp, decoder), ms and FPS for a whole
 `Renderer.render` call (numpy record in, uint8 frame out), the source-set cost (encode + fuse, off
 the per-frame path), the sender-side keypoint + expression ms/frame, and parameters and MACs of each
@@ -26,16 +31,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from codec.fields import DrivingRecord
+from codec.shape import load_shape_model
 from models.extractor import DrivingExtractor
 from models.frames import tensor_to_image
 from models.generator import FrontalModel
 from models.optimize import prepare_for_inference
 from models.registry import load_model, model_names
+from receiver.render import MeshFrameRenderer
 from receiver.renderer import Renderer
 
 log = logging.getLogger(__name__)
@@ -171,6 +180,52 @@ def bench_model(name: str, frames: int, n_sources: int, compare: bool, onnx: boo
     if compare:
         out["variants_ms_per_frame"] = _variants(base, inputs, frames, onnx, compile_)
     return out
+
+
+MESH = "mesh"
+
+
+def mesh_records(n: int, k: int = 48, seed: int = 0) -> list[DrivingRecord]:
+    """`n` shape records: the mean face about 0.9 of the crop wide, yaw and pitch within +-0.35 rad,
+    coefficients drawn within +-1.5 standard deviations."""
+    model = load_shape_model().truncated(k)
+    rng = np.random.default_rng(seed)
+    width = float(np.ptp(model.mean[:, 0]))
+    out = []
+    for _ in range(n):
+        pose = np.array([*rng.uniform(-0.35, 0.35, 2), rng.uniform(-0.1, 0.1), np.log(0.9 / width), *rng.uniform(-0.05, 0.05, 2)])
+        coeffs = rng.uniform(-1.5, 1.5, k) * model.std
+        out.append(DrivingRecord(pose=pose.astype(np.float32), shape=coeffs.astype(np.float32)))
+    return out
+
+
+def bench_mesh(frames: int, n_sources: int) -> dict[str, Any]:
+    """The geometry renderer's times (module docstring)."""
+    renderer = MeshFrameRenderer()
+    rng = np.random.default_rng(1)
+    views = mesh_records(n_sources, seed=2)
+    t0 = time.perf_counter()
+    for rec in views:
+        texture = cv2_texture(rng)
+        renderer.add_source_record(texture, rec)
+    add_ms = (time.perf_counter() - t0) * 1e3 / n_sources
+    records = mesh_records(frames + 3, seed=3)
+    it = iter(records * 4)
+    draw_ms = median_ms(lambda: renderer.draw(next(it)), frames)
+    frame = renderer.draw(records[0])
+    refine_ms = median_ms(lambda: renderer.refine(frame), frames) if renderer.refined else 0.0
+    it = iter(records * 4)
+    render_ms = median_ms(lambda: renderer.render(next(it)), frames)
+    return {"model": MESH, "refined": renderer.refined, "num_sources": renderer.num_sources, "fps": 1000.0 / render_ms,
+            "ms_per_frame": render_ms, "stages_ms": {"draw": draw_ms, "refine": refine_ms},
+            "source_set_ms": {"add_source_one": add_ms}}
+
+
+def cv2_texture(rng: np.random.Generator, size: int = 256) -> NDArray[np.uint8]:
+    """A smooth random colour texture `[size, size, 3]` uint8 (a view's stand-in)."""
+    coarse = rng.integers(0, 256, (size // 16, size // 16, 3)).astype(np.float32)
+    big = np.kron(coarse, np.ones((16, 16, 1), np.float32))
+    return np.clip(big + rng.normal(0, 8, big.shape), 0, 255).astype(np.uint8)
 
 
 def _stage_times(net: FrontalModel, prepared: Any, renderer: Renderer, rec: dict[str, Any],
@@ -342,8 +397,9 @@ def _compile_variant(path: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[C
 # -- command ----------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frontal bench-render", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", action="append", choices=model_names(),
-                   help="model to benchmark (repeatable; default: frontalizer-mobile and frontalizer-dense)")
+    p.add_argument("--model", action="append", choices=[*model_names(), MESH],
+                   help="model to benchmark (repeatable; mesh: the geometry renderer with its refiner; "
+                        "default: frontalizer-mobile and frontalizer-dense)")
     p.add_argument("--json", type=Path, help="write the results as JSON to PATH")
     p.add_argument("--frames", type=int, default=50, help="timed frames per measurement (default 50)")
     p.add_argument("--sources", type=int, default=3, help="source views (default 3)")
@@ -361,11 +417,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
     models = args.model or list(DEFAULT_MODELS)
     results = []
     for name in models:
         frames = args.frames if "dense" not in name else max(3, args.frames // 10)
         print(f"benchmarking {name} ({frames} frames)...", file=sys.stderr)
+        if name == MESH:
+            results.append(bench_mesh(frames, args.sources))
+            print(_mesh_summary(results[-1]))
+            continue
         results.append(bench_model(name, frames, args.sources, args.compare, args.onnx, args.compile))
         print(_summary(results[-1]))
     report = {
@@ -378,6 +439,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
     return 0
+
+
+def _mesh_summary(r: dict[str, Any]) -> str:
+    return (f"mesh (geometry renderer{', refined' if r['refined'] else ', no refiner weights'}, {r['num_sources']} sources): "
+            f"{r['ms_per_frame']:.1f} ms/frame = {r['fps']:.1f} FPS\n"
+            f"  per frame: draw {r['stages_ms']['draw']:.2f} ms, refine {r['stages_ms']['refine']:.2f} ms\n"
+            f"  source set: add one view {r['source_set_ms']['add_source_one']:.1f} ms")
 
 
 def _summary(r: dict[str, Any]) -> str:

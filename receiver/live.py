@@ -11,6 +11,11 @@ through losses. A packet whose reference chain is broken (`MissingReference`) is
 the pose is held; after `intra_after` such packets in a row the receiver asks for an intra frame
 (at most every `intra_interval_s`). A malformed or foreign message is dropped and counted.
 
+Lip sync. With speech in the call, `av_delay_ms` (set by the peer: the audio playout delay of
+`receiver.audio`) schedules each pose at its capture time plus that delay, less the mean render
+time, on the receiver's clock (never earlier than it would be without speech), so the face is shown
+when its voice is heard. Without speech the schedule is as before.
+
 Shape calls. A hello whose field set has `n_shape` must name this side's shape model (its digest)
 and at most its number of coefficients, or it is refused (`ValueError`: the peer counts it as
 `control_bad`). Each of that call's views carries its own record (a shape view start): decoded here
@@ -99,6 +104,7 @@ class ReceiverSide:
         self.error: BaseException | None = None
         self._render_failures = 0  # frames in a row that failed to render
         self._thread = threading.Thread(target=self._worker, name="call-render", daemon=True)
+        self.av_delay_ms: Callable[[], float | None] | None = None  # lip sync: the speech's playout delay
 
     # -- event loop side ------------------------------------------------------------------------
     def start(self) -> None:
@@ -165,8 +171,13 @@ class ReceiverSide:
         poses = [pose for pose in (self._on_frame(decoder, f) for f in frames) if pose is not None]
         # frames bundled in one message are played out one frame period apart, oldest first
         now = time.monotonic()
+        delay = self.av_delay_ms() if self.av_delay_ms is not None else None
+        render_s = self.stats.render_ms_total / max(1, self.stats.frames_rendered) / 1000.0
         for k, pose in enumerate(poses):
-            self._post(pose, now + k / self.fps)
+            due = now + k / self.fps
+            if delay is not None:  # lip sync: shown when its voice plays (capture + the audio delay)
+                due = max(due, now + (pose.capture_ms + delay - time.time() * 1000.0) / 1000.0 - render_s)
+            self._post(pose, due)
 
     def _on_frame(self, decoder: StreamDecoder, packet: wire.Packet) -> _Pose | None:
         useq = self._seqs.add(packet.seq)

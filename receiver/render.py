@@ -10,7 +10,10 @@ alone.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import cv2
@@ -19,12 +22,13 @@ from numpy.typing import NDArray
 
 from codec.fields import DrivingRecord
 from codec.shape import ShapeModel, load_shape_model
-from receiver.atlas import MeshRenderer, RenderConfig
+from receiver.atlas import MeshFrame, MeshRenderer, RenderConfig
 from receiver.mesh import to_pixels
 
 log = logging.getLogger(__name__)
 
 RENDER_SIZE = 256
+REFINER_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "mesh-refiner.safetensors"
 
 
 class FrameRenderer(Protocol):
@@ -129,17 +133,59 @@ class MeshFrameRenderer:
     of the stream codes it; a call's shape view start 0xF7 and a recorded file's view meta carry
     it). A view that comes with its 33 landmarks only (`add_source`) cannot be drawn from: it is
     refused with ValueError.
+
+    With `refine` (the default) the drawn frame is finished by the refiner network
+    (`models.refiner`: mouth interior, seams, hair and neck) from `refiner` (default: the shipped
+    weights, `REFINER_WEIGHTS`); where no weights exist the frame is shown as drawn, and
+    `refined` says so. The call, `frontal decode` and the benchmarks all build it this way.
     """
 
-    def __init__(self, model: ShapeModel | None = None, config: RenderConfig | None = None) -> None:
+    def __init__(self, model: ShapeModel | None = None, config: RenderConfig | None = None,
+                 refine: bool = True, refiner: str | Path | None = None) -> None:
         self.model = model if model is not None else load_shape_model()
         self._models = {self.model.k: self.model}  # truncated to each coefficient count seen
         self._renderer = MeshRenderer(config)
         self._size = self._renderer.config.size
+        self._refiner: Any = None
+        self._refiner_digest: str | None = None
+        path = Path(refiner) if refiner is not None else REFINER_WEIGHTS
+        if refine and (refiner is not None or path.is_file()):
+            from models.refiner import load_refiner  # noqa: PLC0415 (torch costs ~2 s at start-up; the unrefined renderer needs none)
+
+            self._refiner = load_refiner(path)
+            self._refiner_digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif refine:
+            log.warning("no refiner weights at %s: frames are shown as the geometry renderer draws them", path)
 
     @property
     def num_sources(self) -> int:
         return self._renderer.num_views
+
+    @property
+    def max_sources(self) -> int:
+        """Views the atlas keeps (later ones are refused)."""
+        return self._renderer.config.atlas.max_views
+
+    @property
+    def refined(self) -> bool:
+        """Whether frames are finished by the refiner network."""
+        return self._refiner is not None
+
+    @property
+    def trained(self) -> bool:
+        """The geometry has nothing to train (always True); `refined` says whether the refiner runs."""
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        """What this renderer is, as JSON-ready facts: its render configuration, the shape model's
+        digest and the refiner weights' sha256 (None: unrefined). Two renderers that describe
+        alike draw alike."""
+        return {"renderer": "mesh", "config": dataclasses.asdict(self._renderer.config),
+                "shape_model": self.model.digest, "refiner": self._refiner_digest}
+
+    def reset(self) -> None:
+        """Forget every source view."""
+        self._renderer = MeshRenderer(self._renderer.config, self._renderer.topology)
 
     def mesh(self, record: DrivingRecord) -> NDArray[np.float32]:
         """The record's mesh `[478, 3]` in pixel index coordinates of the output (`receiver.mesh`)."""
@@ -160,10 +206,26 @@ class MeshFrameRenderer:
         """A source view `image [S, S, 3]` uint8 with its decoded shape record (`pose`, `shape`)."""
         self._renderer.add_view(image, self.mesh(record))
 
-    def render(self, record: DrivingRecord) -> NDArray[Any]:
+    def draw(self, record: DrivingRecord) -> MeshFrame:
+        """The frame as the geometry renderer draws it (image, face mask and blend weight), unrefined."""
         if self._renderer.num_views == 0:
             raise RuntimeError("no source view yet")
-        return self._renderer.render(self.mesh(record)).image
+        return self._renderer.render(self.mesh(record))
+
+    def render(self, record: DrivingRecord) -> NDArray[Any]:
+        frame = self.draw(record)
+        return frame.image if self._refiner is None else self.refine(frame)
+
+    def refine(self, frame: MeshFrame) -> NDArray[np.uint8]:
+        """`frame` finished by the refiner: `[S, S, 3]` uint8."""
+        import torch  # noqa: PLC0415 (torch costs ~2 s at start-up; the unrefined renderer needs none)
+
+        image = torch.from_numpy(np.ascontiguousarray(frame.image)).permute(2, 0, 1)[None].float().div_(255.0)
+        alpha = torch.from_numpy(np.ascontiguousarray(frame.alpha))[None, None]
+        with torch.inference_mode():
+            out = self._refiner(image, alpha).image[0]
+            result: NDArray[np.uint8] = out.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+        return result
 
 
 def make_renderer(kind: str, model: str | None = None) -> FrameRenderer:

@@ -58,9 +58,13 @@ class Recorder:
     """
 
     def __init__(self, path: Path, fps: float, max_queue_s: float = 4.0,
-                 on_failure: Callable[[BaseException], None] | None = None) -> None:
+                 on_failure: Callable[[BaseException], None] | None = None, audio_rate: int | None = None) -> None:
         self.path = path
         self.fps = fps
+        self.audio_rate = audio_rate  # with a rate, the speech played (`add_audio`) becomes the file's audio track
+        self._audio: list[tuple[float, NDArray[np.int16]]] = []  # (Unix ms it played at, PCM)
+        self._first_shown_ms: float | None = None  # Unix ms the first frame was shown: the file's time 0
+        self.audio_samples = 0  # samples in the written file's audio track
         self.on_failure = on_failure
         self._queue: queue.Queue[NDArray[Any] | None] = queue.Queue(maxsize=max(8, round(fps * max_queue_s)))
         self._lock = threading.Lock()  # error, abandoning vs. committing the file
@@ -76,10 +80,39 @@ class Recorder:
     def __call__(self, frame: NDArray[Any], info: ShownFrame) -> None:
         if self._closing or self.error is not None:
             return
+        if self._first_shown_ms is None:
+            self._first_shown_ms = time.time() * 1000.0
         try:
             self._queue.put_nowait(frame)
         except queue.Full:
             self._fail(RecorderError(f"the recorder cannot keep up: {self._queue.maxsize} frames are waiting"))
+
+    def add_audio(self, pcm: NDArray[np.int16], play_unix_ms: float) -> None:
+        """A speech frame played at `play_unix_ms` (an `AudioSink`; any thread)."""
+        if self.audio_rate is None or self._closing:
+            return
+        with self._lock:
+            self._audio.append((play_unix_ms, pcm))
+
+    def _audio_track(self) -> NDArray[np.int16]:
+        """The speech on the file's clock: sample 0 when the first frame was shown; silence where
+        nothing played; what played before the first frame is left out."""
+        assert self.audio_rate is not None
+        with self._lock:
+            chunks = list(self._audio)
+        t0 = self._first_shown_ms
+        if t0 is None or not chunks:
+            return np.zeros(0, np.int16)
+        end = max(int(round((t - t0) * self.audio_rate / 1000.0)) + len(p) for t, p in chunks)
+        track = np.zeros(max(0, end), np.int16)
+        for t, p in chunks:
+            pos = int(round((t - t0) * self.audio_rate / 1000.0))
+            if pos + len(p) <= 0:
+                continue
+            cut = max(0, -pos)
+            track[pos + cut: pos + len(p)] = p[cut:]
+        self.audio_samples = len(track)
+        return track
 
     def close(self, timeout_s: float = 3.0) -> bool:
         """End the recording: True if the file was written whole within `timeout_s`; otherwise it
@@ -119,7 +152,10 @@ class Recorder:
         target: AtomicFile | None = None
         try:
             target = self._target = AtomicFile(self.path, suffix=".mp4")
-            count = encode_mp4(target.tmp, self._frames(), self.fps)
+            if self.audio_rate is None:
+                count = encode_mp4(target.tmp, self._frames(), self.fps)
+            else:
+                count = encode_mp4(target.tmp, self._frames(), self.fps, audio=self._audio_track, audio_rate=self.audio_rate)
             if count == 0:  # the caller decides whether that is a failure (close() returns False)
                 self.error = RecorderError("no frame was shown: nothing recorded")
                 log.info("%s not written: no frame was shown", self.path)

@@ -28,6 +28,14 @@ and each source view goes with its own record, fitted to the mesh of the frame i
 coded as one intra payload in its shape view start (`codec.messages`, 0xF7); the hello names the
 shape model's digest.
 
+Speech. With an `AudioConfig` the sender codes speech (`add_audio`: PCM and the Unix time of its
+first sample, on the same clock as the frames' capture times) into Opus frames, one per
+`frame_ms`, timestamped on the driving stream's clock. `audio_transport` "piggyback" (the default)
+puts the frames waiting at a send in front of the compact bundle, in the same message (0xA1);
+"separate" sends them at the same moment in a message of their own (0xA0), for comparison. When no
+driving message goes (the face is lost, a frame was dropped) the frames waiting longer than a
+message period and two frames go alone (`audio_due`), so speech never waits for the face.
+
 Congestion. A frame whose driving message would have to queue behind unsent data (the channel's
 `bufferedAmount` above `max_buffered_bytes`) is dropped *before* encoding: the encoder never
 sees it, so the receiver's reference chain stays whole (aiortc queues messages rather than
@@ -40,17 +48,23 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
+from numpy.typing import NDArray
+
+from codec.audio import AudioConfig, OpusEncoder
 from codec.callstats import CallStats
 from codec.fields import LANDMARK_FIELDS, DrivingRecord, FieldSet
 from codec.images import encode_view
 from codec.messages import (
+    MAX_AUDIO_FRAMES,
     MAX_VIEW_BYTES,
     MAX_VIEWS,
+    AudioSpec,
     FieldSpec,
     Hello,
     encode_control,
+    pack_audio,
     pack_driving,
     view_messages,
 )
@@ -80,6 +94,7 @@ class SenderConfig:
     min_eye_openness: float = 0.18
     max_buffered_bytes: int = 0  # drop a frame if more than this is waiting in the channel
     align_phase: bool = True  # keep our sends half a period from the other's arrivals (see above)
+    audio_transport: Literal["piggyback", "separate"] = "piggyback"  # speech in the driving messages, or beside them
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= 60:
@@ -104,6 +119,7 @@ class Outgoing:
     control: list[bytes] = field(default_factory=list)
     encoded: list[EncodedFrame] = field(default_factory=list)
     view: ViewCandidate | None = None  # with defer_views: a view for the caller to encode off the event loop
+    audio: bytes | None = None  # audio_transport "separate": the speech frames waiting, in their own message
 
 
 class ViewPacer:
@@ -137,7 +153,7 @@ class ViewPacer:
 
 class SenderSide:
     def __init__(self, config: SenderConfig, stats: CallStats, fields: FieldSet | None = None,
-                 defer_views: bool = False) -> None:
+                 defer_views: bool = False, audio: AudioConfig | None = None) -> None:
         if config.view_format == "avif" and not avif_available():
             log.warning("this Pillow cannot write AVIF: source views go as WebP at quality %d", WEBP_FALLBACK_QUALITY)
             config = replace(config, view_format="webp", view_quality=WEBP_FALLBACK_QUALITY)
@@ -168,11 +184,65 @@ class SenderSide:
         self._best: ViewCandidate | None = None  # the selector's best candidate, and its record
         self._best_record: DrivingRecord | None = None
         self._view_record: DrivingRecord | None = None  # the record of the view taken (one at a time)
+        self.audio = audio
+        self._opus = OpusEncoder(audio) if audio is not None else None
+        self._audio_seq = 0  # of the next frame the encoder gives
+        self._audio_t0: float | None = None  # Unix ms of the first sample coded
+        self._audio_pending: list[tuple[int, int, bytes]] = []  # (seq, timestamp ms since epoch, packet)
 
     def hello(self, epoch_ms: float) -> str:
         self.epoch_ms = epoch_ms
+        spec = None if self.audio is None else AudioSpec(rate=self.audio.rate, frame_ms=self.audio.frame_ms,  # type: ignore[arg-type]
+                                                         bitrate=self.audio.bitrate)
         return encode_control(Hello(fps=self.config.fps, fields=FieldSpec.of(self.fields, self.shape_model), mode=self.config.mode,
-                                    frames_per_message=self.config.frames_per_message, epoch_ms=epoch_ms))
+                                    frames_per_message=self.config.frames_per_message, epoch_ms=epoch_ms, audio=spec))
+
+    # -- speech ---------------------------------------------------------------------------------
+    def add_audio(self, pcm: NDArray[Any], start_unix_ms: float) -> None:
+        """Speech samples whose first one was captured at `start_unix_ms` (continuing the last
+        call's samples): coded into the frames waiting for the next message."""
+        if self._opus is None or self.audio is None or self.epoch_ms is None:
+            return
+        if self._audio_t0 is None:
+            self._audio_t0 = start_unix_ms
+        for packet in self._opus.encode(pcm):
+            ts = int(round(self._audio_t0 + self._audio_seq * self.audio.frame_ms - self.epoch_ms))
+            self._audio_pending.append((self._audio_seq & 0xFFFF, ts, packet))
+            self._audio_seq += 1
+            self.stats.add(audio_frames_sent=1, audio_bytes_sent=len(packet))
+
+    def _audio_message(self, driving: bytes | None) -> bytes | None:
+        """The oldest waiting frames (up to 16) in front of `driving`, or alone; None if none wait."""
+        if not self._audio_pending:
+            return driving
+        take, self._audio_pending = self._audio_pending[:MAX_AUDIO_FRAMES], self._audio_pending[MAX_AUDIO_FRAMES:]
+        packets = [p for _, _, p in take]
+        message = pack_audio(take[0][0], take[0][1], packets, driving)
+        self.stats.add(audio_framing_bytes=len(message) - sum(map(len, packets)) - len(driving or b""),
+                       audio_alone_messages=int(driving is None))
+        return message
+
+    def flush_audio(self) -> list[bytes]:
+        """Every frame still waiting, in messages of speech alone (the call is ending)."""
+        out: list[bytes] = []
+        while self._audio_pending:
+            message = self._audio_message(None)
+            if message is not None:
+                out.append(message)
+        return out
+
+    def audio_due(self, now_unix_ms: float) -> list[bytes]:
+        """Speech that has waited too long for a driving message (the face is lost, frames are
+        dropped): messages of speech alone."""
+        if not self._audio_pending or self.audio is None or self.epoch_ms is None:
+            return []
+        wait = 1000.0 * self.config.frames_per_message / self.config.fps + 2 * self.audio.frame_ms
+        out: list[bytes] = []
+        while self._audio_pending and now_unix_ms - (self.epoch_ms + self._audio_pending[0][1]) > wait:
+            message = self._audio_message(None)
+            if message is not None:
+                out.append(message)
+        return out
 
     def on_remote_hello(self, fps: float, frames_per_message: int) -> None:
         self._remote_period_s = frames_per_message / fps
@@ -244,6 +314,8 @@ class SenderSide:
                 self.stats.add(phase_shifts=1)
             else:
                 self._check_phase(now_s)
+            if self.config.audio_transport == "separate":
+                out.audio = self._audio_message(None)
             out.driving = self.flush()
         return out
 
@@ -254,6 +326,8 @@ class SenderSide:
             return None
         message = pack_driving([e.packet for e in self._bundle])
         self._bundle = []
+        if self.config.audio_transport == "piggyback":
+            return self._audio_message(message)
         return message
 
     def encode_view(self, view: ViewCandidate) -> bytes:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from signaling.config import ServerConfig
-from signaling.server import LOG_LEVELS, bind_socket, serve, socket_url
+from signaling.server import LOG_LEVELS, TlsError, bind_socket, check_tls, serve, socket_url
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _env_path(name: str) -> Path | None:
+    """The path in environment variable `name`, or None when it is unset or empty."""
+    value = os.environ.get(name, "")
+    return Path(value) if value else None
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="frontal serve", description="Run the signaling server and the web app (page at /, WebSocket at /ws, rooms at POST /rooms).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=8080, help="TCP port (8080; 0: any)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     parser.add_argument("--max-rooms", type=positive_int, default=ServerConfig.max_rooms)
+    parser.add_argument("--tls-cert", type=Path, metavar="FILE", default=_env_path("FRONTAL_TLS_CERT"),
+                        help="serve HTTPS and WSS with this PEM certificate (chain); needs --tls-key; default $FRONTAL_TLS_CERT (docs/browser.md)")
+    parser.add_argument("--tls-key", type=Path, metavar="FILE", default=_env_path("FRONTAL_TLS_KEY"),
+                        help="the certificate's PEM private key, unencrypted; default $FRONTAL_TLS_KEY")
     return parser
 
 
@@ -61,6 +72,17 @@ def main(argv: Sequence[str] | None = None, web_dir: Path | None = None) -> int:
     """Serve until interrupted; with `web_dir`, that web app at `/` too."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("frontal serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = None
+    if args.tls_cert is not None:
+        tls = (args.tls_cert, args.tls_key)
+        try:
+            check_tls(*tls)
+        except TlsError as exc:
+            print(f"frontal serve: {exc}", file=sys.stderr)
+            return 1
     if web_dir is not None and not (web_dir / "index.html").is_file():
         print(f"frontal serve: {web_dir} has no index.html (a broken install?)", file=sys.stderr)
         return 1
@@ -70,9 +92,9 @@ def main(argv: Sequence[str] | None = None, web_dir: Path | None = None) -> int:
         print(f"frontal serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     page = "web app at /, " if web_dir is not None else ""
-    log.info("signaling server on %s (%sWebSocket at /ws)", socket_url(sock), page)
+    log.info("signaling server on %s (%sWebSocket at /ws)", socket_url(sock, "https" if tls else "http"), page)
     with sock:
-        serve(sock, ServerConfig(max_rooms=args.max_rooms), args.log_level, web_dir)
+        serve(sock, ServerConfig(max_rooms=args.max_rooms), args.log_level, web_dir, tls)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -45,8 +46,28 @@ def socket_url(sock: socket.socket, scheme: str = "http") -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def uvicorn_config(config: ServerConfig, log_level: str = "info", web_dir: Path | None = None) -> uvicorn.Config:
-    """The uvicorn settings for a fresh app built from `config` (serving the web app in `web_dir`)."""
+class TlsError(ValueError):
+    """A certificate or key that cannot be used (the message is one line, for the user)."""
+
+
+def check_tls(cert: Path, key: Path) -> None:
+    """Raises TlsError unless `cert` (PEM, the chain) and `key` (PEM, unencrypted) load as a pair."""
+    for label, path in (("certificate", cert), ("key", key)):
+        if not path.is_file():
+            raise TlsError(f"TLS {label} {path}: no such file")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(str(cert), str(key), password=lambda: b"")
+    except ssl.SSLError as exc:
+        raise TlsError(f"TLS certificate {cert} and key {key} do not load as a pair ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise TlsError(f"TLS certificate {cert} or key {key} cannot be read ({exc.strerror or exc})") from None
+
+
+def uvicorn_config(config: ServerConfig, log_level: str = "info", web_dir: Path | None = None,
+                   tls: tuple[Path, Path] | None = None) -> uvicorn.Config:
+    """The uvicorn settings for a fresh app built from `config` (serving the web app in `web_dir`;
+    over HTTPS/WSS with `tls` = (certificate, key), PEM files checked by `check_tls`)."""
     return uvicorn.Config(
         create_app(config, web_dir),
         log_level=log_level,
@@ -56,12 +77,15 @@ def uvicorn_config(config: ServerConfig, log_level: str = "info", web_dir: Path 
         ws_per_message_deflate=config.compression,
         lifespan="off",
         access_log=log_level == "debug",
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
 
 
-def serve(sock: socket.socket, config: ServerConfig, log_level: str = "info", web_dir: Path | None = None) -> None:
+def serve(sock: socket.socket, config: ServerConfig, log_level: str = "info", web_dir: Path | None = None,
+          tls: tuple[Path, Path] | None = None) -> None:
     """Serve on `sock` until interrupted (blocking; uvicorn handles SIGINT/SIGTERM)."""
-    server = uvicorn.Server(uvicorn_config(config, log_level, web_dir))
+    server = uvicorn.Server(uvicorn_config(config, log_level, web_dir, tls))
     server.run(sockets=[sock])
 
 
@@ -69,7 +93,7 @@ class ServerThread:
     """A server running in a background thread of this process (tests, embedding).
 
     Use as a context manager: `with ServerThread(ServerConfig()) as srv: srv.ws_url`; with
-    `web_dir`, it serves that web app too.
+    `web_dir`, it serves that web app too; with `tls` = (certificate, key), over HTTPS and WSS.
     """
 
     def __init__(
@@ -78,19 +102,21 @@ class ServerThread:
         host: str = "127.0.0.1",
         log_level: str = "warning",
         web_dir: Path | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.config = config if config is not None else ServerConfig()
+        self._tls = tls is not None
         self._sock = bind_socket(host, 0)
-        self._server = uvicorn.Server(uvicorn_config(self.config, log_level, web_dir))
+        self._server = uvicorn.Server(uvicorn_config(self.config, log_level, web_dir, tls))
         self._thread = threading.Thread(target=self._run, name="signaling-server", daemon=True)
 
     @property
     def url(self) -> str:
-        return socket_url(self._sock)
+        return socket_url(self._sock, "https" if self._tls else "http")
 
     @property
     def ws_url(self) -> str:
-        return socket_url(self._sock, "ws") + "/ws"
+        return socket_url(self._sock, "wss" if self._tls else "ws") + "/ws"
 
     def _run(self) -> None:
         self._server.run(sockets=[self._sock])

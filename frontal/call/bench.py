@@ -23,10 +23,12 @@ from typing import Any
 import numpy as np
 
 from codec.callstats import IP_UDP_HEADER_BYTES
+from frontal.call.cli import call_fields
+from frontal.call.impair import Impairment
 from frontal.call.peer import CallPeer, PeerConfig
 from frontal.call.transport import AIORTC_SACKS, SackPolicy
 from frontal.jsonio import optional, write_json
-from receiver.render import make_renderer
+from receiver.render import RENDERERS, make_renderer
 from sender.live import SenderConfig
 from sender.sources import VideoSource
 from sender.video import default_video
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of call (default 60)")
     p.add_argument("--fps", type=float, default=15.0)
     p.add_argument("--frames-per-message", type=int, default=SenderConfig.frames_per_message)
-    p.add_argument("--renderer", choices=("neural", "landmarks"), default="neural")
+    p.add_argument("--renderer", choices=RENDERERS, default="neural",
+                   help="neural | landmarks (preview) | mesh: the dense face shape, drawn by the geometry renderer")
     p.add_argument("--model", help="renderer model (default: the registry's default)")
     p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default=SenderConfig.view_format)
     p.add_argument("--view-quality", type=int, default=SenderConfig.view_quality)
@@ -50,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SCTP acknowledgements: delayed and bundled (default) or aiortc's own, one per packet")
     p.add_argument("--cipher", choices=("chacha20", "aiortc"), default="chacha20",
                    help="DTLS cipher preference: ChaCha20-Poly1305 first (default) or aiortc's (AES-128-GCM)")
-    p.add_argument("--video", type=Path, help="clip to play (default: the embedded talking head)")
+    p.add_argument("--video", type=Path, help="clip to play (default: the embedded talking head, which has no sound)")
+    p.add_argument("--no-audio", action="store_true", help="video only, even if the clip has speech")
+    p.add_argument("--audio-transport", choices=("piggyback", "separate"), default="piggyback",
+                   help="speech in the driving messages (default) or in messages of its own")
+    p.add_argument("--loss", type=float, default=0.0, help="drop this share of driving-channel messages (both ways)")
+    p.add_argument("--no-lip-sync", action="store_true", help="schedule the video as without speech")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("-f", "--force", action="store_true")
@@ -92,6 +100,19 @@ class CallBench:
     cpu_count: int | None
     ended: list[str]
     peers: list[dict[str, Any]]  # each peer's `CallStats` report, as it gives it
+    audio: bool = False
+    audio_transport: str = "piggyback"
+    loss: float = 0.0
+    audio_kbps: float = 0.0  # Opus packets sent per direction
+    audio_framing_kbps: float = 0.0
+    audio_alone_messages: int = 0
+    audio_latency_ms_p50: float | None = None  # mouth to ear (both directions pooled)
+    audio_latency_ms_p95: float | None = None
+    av_offset_ms: float | None = None  # median audio latency - median video latency (> 0: voice after face)
+    audio_frames_played: int = 0
+    audio_concealed: int = 0
+    audio_late: int = 0
+    audio_stretched: int = 0
     wall_s: float | None = optional()
     load_average_start: list[float] | None = optional()
 
@@ -99,16 +120,21 @@ class CallBench:
 async def run_bench(args: argparse.Namespace, url: str) -> CallBench:
     video = args.video or default_video()
     sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
-                          view_quality=args.view_quality, view_kbps=args.view_kbps)
+                          view_quality=args.view_quality, view_kbps=args.view_kbps, audio_transport=args.audio_transport)
 
     invite = await asyncio.to_thread(create_room, url, proxy=None)  # POST /rooms: the room and its token
 
     def peer(send: bool) -> CallPeer:
         policy = AIORTC_SACKS if args.sack == "aiortc" else SackPolicy()
         cfg = PeerConfig(url, invite.room, invite.token, sender=sender, loopback_only=True, wait_peer_s=60, sack_policy=policy,
-                         chacha20=args.cipher == "chacha20")
-        return CallPeer(cfg, VideoSource(video, args.fps) if send else None,
-                        lambda: make_renderer(args.renderer, args.model))
+                         chacha20=args.cipher == "chacha20", audio=not args.no_audio, lip_sync=not args.no_lip_sync,
+                         fields=call_fields(args.renderer))
+        impair = Impairment(loss=args.loss, seed=len(seeds)) if args.loss > 0 else None
+        seeds.append(1)
+        return CallPeer(cfg, VideoSource(video, args.fps, audio=not args.no_audio) if send else None,
+                        lambda: make_renderer(args.renderer, args.model), impairment=impair)
+
+    seeds: list[int] = []
 
     a = peer(True)
     ta = asyncio.create_task(a.run(args.duration))
@@ -119,6 +145,10 @@ async def run_bench(args: argparse.Namespace, url: str) -> CallBench:
     ra, rb = await asyncio.wait_for(asyncio.gather(ta, tb), args.duration + 240)
     directions = [(ra.stats, rb.stats)] + ([] if args.one_way else [(rb.stats, ra.stats)])
     latencies = b.stats.latencies_ms + ([] if args.one_way else a.stats.latencies_ms)
+    alat = np.asarray(b.stats.audio_latencies_ms + ([] if args.one_way else a.stats.audio_latencies_ms))
+    vlat = np.asarray(latencies) if latencies else np.asarray([np.nan])
+    audio_on = bool(alat.size)
+    apct = lambda q: round(float(np.percentile(alat, q)), 1) if audio_on else None  # noqa: E731
     senders = [s for s, _ in directions]
     receivers = [r for _, r in directions]
     mean = lambda key, rows: round(float(np.mean([r[key] for r in rows])), 3)  # noqa: E731
@@ -161,6 +191,19 @@ async def run_bench(args: argparse.Namespace, url: str) -> CallBench:
         cpu_count=os.cpu_count(),
         ended=[ra.reason, rb.reason],
         peers=[ra.stats, rb.stats],
+        audio=audio_on,
+        audio_transport=args.audio_transport,
+        loss=args.loss,
+        audio_kbps=mean("audio_kbps", senders),
+        audio_framing_kbps=mean("audio_framing_kbps", senders),
+        audio_alone_messages=int(sum(s["audio_alone_messages"] for s in senders)),
+        audio_latency_ms_p50=apct(50),
+        audio_latency_ms_p95=apct(95),
+        av_offset_ms=round(float(np.median(alat) - np.median(vlat)), 1) if audio_on else None,
+        audio_frames_played=int(sum(r["audio_frames_played"] for r in receivers)),
+        audio_concealed=int(sum(r["audio_concealed"] for r in receivers)),
+        audio_late=int(sum(r["audio_late"] for r in receivers)),
+        audio_stretched=int(sum(r["audio_stretched"] for r in receivers)),
     )
 
 
@@ -170,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None and args.json.exists() and not args.force:
         print(f"frontal bench-call: error: {args.json} exists (use -f to overwrite)", file=sys.stderr)
         return 1
+    if not 0 <= args.loss < 1:
+        print("frontal bench-call: error: --loss must be in [0, 1)", file=sys.stderr)
+        return 2
     if not 0 < args.duration <= 3600:
         print("frontal bench-call: error: --duration must be in (0, 3600]", file=sys.stderr)
         return 2

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--video", type=Path, help="play a video file (looped) as the camera; 'default': the embedded clip")
     src.add_argument("--browser", action="store_true", help="serve the call page; the page's camera is the source")
     p.add_argument("--receive-only", action="store_true", help="send nothing, only render the other peer")
-    p.add_argument("--record", type=Path, help="record the rendered remote caller to an .mp4")
+    p.add_argument("--record", type=Path, help="record the rendered remote caller (and their speech) to an .mp4")
+    p.add_argument("--no-audio", action="store_true", help="a video-only call: send no speech, play none")
     p.add_argument("-f", "--force", action="store_true", help="overwrite --record/--json outputs")
     p.add_argument("--duration", type=float, help="hang up after this many seconds of call")
     p.add_argument("--no-window", action="store_true", help="no OpenCV window (desktop peer)")
@@ -94,7 +95,8 @@ def peer_config(args: argparse.Namespace) -> PeerConfig:
     sender = SenderConfig(fps=args.fps, frames_per_message=args.frames_per_message, view_format=args.view_format,
                           view_quality=args.view_quality, view_kbps=args.view_kbps)
     return PeerConfig(args.signaling, args.room, args.token, sender=sender, receiver=ReceiverConfig(),
-                      ice_servers=ice, loopback_only=args.loopback_only, fields=call_fields(args.renderer))
+                      ice_servers=ice, loopback_only=args.loopback_only, fields=call_fields(args.renderer),
+                      audio=not getattr(args, "no_audio", False))
 
 
 def call_fields(renderer: str) -> FieldSet | None:
@@ -115,7 +117,8 @@ def _status_line(stats: dict[str, float | int]) -> None:
     sys.stderr.write(
         f"\rsend {stats['payload_kbps']:.2f} kbps payload, {stats['wire_kbps']:.2f} wire, "
         f"{stats['view_kbps']:.2f} views | recv {stats['fps']:.1f} fps, lost {stats['packets_lost']}, "
-        f"latency p50 {stats['latency_ms_p50']} ms   ")
+        f"latency p50 {stats['latency_ms_p50']} ms | audio {stats['audio_kbps']:.2f} kbps sent, "
+        f"{stats['audio_concealed']} concealed   ")
     sys.stderr.flush()
 
 
@@ -129,15 +132,17 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
             args.video = default_video()
         if args.video is not None and not args.video.is_file():
             raise ValueError(f"{args.video}: no such file")
-        source = VideoSource(int(camera) if camera is not None else args.video, args.fps)
+        source = VideoSource(int(camera) if camera is not None else args.video, args.fps, audio=not args.no_audio)
     peer = CallPeer(peer_config(args), source, lambda: make_renderer(args.renderer, args.model),
                     on_stats=None if args.verbose else _status_line)
     latest = LatestFrame()
     peer.receiver.sinks.append(latest)
     recorder = None
     if args.record:  # a recorder that fails (cannot keep up, encoder error) ends the call
-        recorder = Recorder(args.record, args.fps, on_failure=lambda exc: peer.fail("recorder-failed", exc))
+        recorder = Recorder(args.record, args.fps, on_failure=lambda exc: peer.fail("recorder-failed", exc),
+                            audio_rate=None if args.no_audio else peer.config.audio_config.rate)
         peer.receiver.sinks.append(recorder)
+        peer.audio_sinks.append(recorder.add_audio)
     loop = asyncio.get_running_loop()
     for signum, reason in HANG_UP_SIGNALS.items():  # Ctrl-C / SIGTERM hang up cleanly (bye, recording)
         loop.add_signal_handler(signum, peer.hang_up, reason)

@@ -10,6 +10,14 @@ both sides create them identically. Each side that has a source sends `hello`, t
 messages and source views; each side renders what it receives (`ReceiverSide`). The call ends on
 `duration_s`, the other's `bye`, the other leaving the room, the connection failing or closing,
 or `silence_timeout_s` without a driving message from a peer that was sending.
+
+Speech (`PeerConfig.audio`). A source with an audio track (`VideoSource(..., audio=True)`) is
+played on the video's clock: each loop's first frame anchors it, a task takes the samples due every
+half frame, codes them (`SenderSide.add_audio`) and sends what waited too long alone
+(`audio_due`); the rest rides in the driving messages. A `hello` with `audio` gets an
+`AudioReceiver` (`receiver.audio`): its jitter buffer is played every 10 ms into `audio_sinks`
+(the recorder), and its playout delay sets the video's schedule (lip sync). An audio message that
+does not parse is dropped and counted (`audio_bad`); the call goes on.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
+from codec.audio import AudioConfig
 from codec.callstats import CallStats
 from codec.fields import FieldSet
 from codec.messages import (
@@ -46,6 +55,8 @@ from codec.messages import (
     IntraRequest,
     ViewAssembler,
     encode_control,
+    is_audio,
+    parse_audio,
     parse_control,
 )
 from frontal.call.impair import Impairment
@@ -58,6 +69,7 @@ from frontal.call.transport import (
     install,
     prefer_chacha20,
 )
+from receiver.audio import AudioReceiver, AudioSink
 from receiver.live import ReceiverConfig, ReceiverSide
 from receiver.render import FrameRenderer
 from sender.live import SenderConfig, SenderSide
@@ -87,6 +99,9 @@ class PeerConfig:
     sack_policy: SackPolicy = field(default_factory=SackPolicy)  # when our SCTP acknowledges (transport.py)
     chacha20: bool = True  # DTLS prefers ChaCha20-Poly1305: 8 bytes less per packet than AES-GCM
     fields: FieldSet | None = None  # what our driving stream carries (None: the 33 landmarks; a shape set: --renderer mesh)
+    audio: bool = True  # send the source's speech (if it has some) and play the other's; False: --no-audio
+    audio_config: AudioConfig = field(default_factory=AudioConfig)
+    lip_sync: bool = True  # show each face frame when its voice plays (delays the video by the audio's playout delay)
 
 
 @dataclass
@@ -110,7 +125,13 @@ class CallPeer:
         self.on_stats = on_stats
         self.stats = CallStats()
         self.receiver = ReceiverSide(renderer_factory, self.stats, self._send_intra_request, config.receiver)
-        self.sender = SenderSide(config.sender, self.stats, config.fields, defer_views=True) if source is not None else None
+        self.audio_track = getattr(source, "audio", None) if config.audio else None  # `sender.sources.AudioTrack`
+        self.sender = (SenderSide(config.sender, self.stats, config.fields, defer_views=True,
+                                  audio=config.audio_config if self.audio_track is not None else None)
+                       if source is not None else None)
+        self.audio_rx: AudioReceiver | None = None  # made by a hello with audio
+        self.audio_sinks: list[AudioSink] = []  # where the other's speech plays (e.g. `Recorder.add_audio`)
+        self.receiver.av_delay_ms = self._av_delay
         self.token: str | None = config.token
         self.joined = asyncio.Event()
         self.connected = asyncio.Event()
@@ -249,6 +270,10 @@ class CallPeer:
             if self.sender is not None:
                 self._control.send(self.sender.hello(epoch_ms))
                 tasks.append(self._spawn(self._send_loop(), "send"))
+                if self.audio_track is not None:
+                    tasks.append(self._spawn(self._audio_loop(), "audio"))
+            if cfg.audio:
+                tasks.append(self._spawn(self._playout_loop(), "playout"))
             tasks.append(self._spawn(self._watch_loop(), "watch"))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._end.wait(), duration_s)
@@ -323,6 +348,18 @@ class CallPeer:
                 return
             if self.sender is not None:
                 self.sender.on_remote_message(self._last_driving)
+            if is_audio(message):
+                try:
+                    audio = parse_audio(message)
+                except ValueError as exc:
+                    log.debug("audio message dropped: %s", exc)
+                    self.stats.add(audio_bad=1)
+                    return
+                if self.audio_rx is not None:
+                    self.audio_rx.on_frames(audio.seq, audio.timestamp_ms, audio.frames, time.time() * 1000.0)
+                if audio.driving is None:
+                    return
+                message = audio.driving
             self.receiver.on_driving(message)
 
         @control.on("message")
@@ -351,6 +388,12 @@ class CallPeer:
         if isinstance(parsed, Hello):
             self._last_driving = time.monotonic()
             self.receiver.on_hello(parsed)
+            if parsed.audio is not None and self.config.audio:
+                spec = parsed.audio
+                if spec.rate != self.config.audio_config.rate:  # our sinks take our rate
+                    raise ValueError(f"the other's speech is at {spec.rate} Hz, this peer plays {self.config.audio_config.rate} Hz")
+                self.audio_rx = AudioReceiver(AudioConfig(spec.rate, spec.frame_ms, spec.bitrate), parsed.epoch_ms,
+                                              self.stats, self.audio_sinks)
             if self.sender is not None:
                 self.sender.on_remote_hello(parsed.fps, parsed.frames_per_message)
         elif isinstance(parsed, IntraRequest):
@@ -384,12 +427,16 @@ class CallPeer:
         pool, tracker = self._pool, self._tracker
         async for frame in self.source.frames(pool):
             capture_ms = time.time() * 1000.0
+            if self.audio_track is not None and getattr(self.source, "frame_index", -1) == 0:
+                self.audio_track.anchor(capture_ms)  # a loop starts: its speech plays from here
             tracked = await loop.run_in_executor(pool, tracker.track, frame)
             self.stats.add(frames_captured=1, track_ms_total=tracked.track_ms)
             congested = self._driving.bufferedAmount > self.config.sender.max_buffered_bytes
             out = self.sender.process(tracked, capture_ms, time.monotonic(), congested)
             for message in out.control:
                 self._send_control(message)
+            if out.audio is not None:
+                self._send_driving(out.audio)
             if out.driving is not None:
                 self._send_driving(out.driving)
             if out.view is not None:  # AVIF takes 20-30 ms: not on the event loop
@@ -398,6 +445,31 @@ class CallPeer:
         if self.stats.frames_captured == 0:
             self._fail("source-failed", "the source gave no frame")
         self._finish("source-ended")
+
+    async def _audio_loop(self) -> None:
+        """Every half frame: code the source's speech up to now; send what waited too long alone."""
+        assert self.audio_track is not None and self.sender is not None
+        period = self.config.audio_config.frame_ms / 2000.0
+        while True:
+            await asyncio.sleep(period)
+            now = time.time() * 1000.0
+            taken = self.audio_track.take(now)
+            if taken is not None:
+                self.sender.add_audio(taken[1], taken[0])
+            for message in self.sender.audio_due(now):
+                self._send_driving(message)
+
+    async def _playout_loop(self) -> None:
+        """Every 10 ms: the other's speech due by now goes to the sinks."""
+        while True:
+            await asyncio.sleep(0.01)
+            if self.audio_rx is not None:
+                self.audio_rx.tick(time.time() * 1000.0)
+
+    def _av_delay(self) -> float | None:
+        """Lip sync: the speech's playout delay, while it plays (None: schedule video as without speech)."""
+        rx = self.audio_rx
+        return rx.delay_ms if self.config.lip_sync and rx is not None and rx.playing else None
 
     async def _encode_view(self, view: ViewCandidate) -> None:
         """Encode a source view off the event loop; an error ends the call (`_spawn`): without
@@ -411,6 +483,8 @@ class CallPeer:
         if self.sender is not None:
             message = self.sender.flush()
             if message is not None:
+                self._send_driving(message)
+            for message in self.sender.flush_audio():
                 self._send_driving(message)
 
     async def _watch_loop(self) -> None:

@@ -22,7 +22,7 @@ from codec.fields import DrivingRecord, FieldSet
 from codec.tables import Tables
 from codec.wire import OVERHEAD_BITS
 from frontal.eval.classical import CODECS, KEYINTS, Codec, KeyInt, decode_with_loss
-from frontal.pipeline import TrackedClip, clip_views
+from frontal.pipeline import TrackedClip, clip_views, frame_renderer
 from frontal.report.classical_side import SettingRun, describe, run_setting, stream_key
 from frontal.report.frontal_side import (
     decode_held,
@@ -42,7 +42,7 @@ from frontal.report.types import (
     SettingResult,
 )
 from frontal.report.video import write_side_by_side
-from frontal.views_live import SourcedRenderer, SourcePlan, live_views
+from frontal.views_live import SourcedRenderer, SourcePlan, ViewRecords, live_views
 from sender.live import SenderConfig
 
 log = logging.getLogger(__name__)
@@ -84,24 +84,25 @@ def _bar(opts: CompareOptions, **kw: Any) -> Any:
     return tqdm(file=sys.stderr, disable=opts.quiet, leave=False, dynamic_ncols=True, **kw)
 
 
-def source_plan(clip: TrackedClip, choice: str, sender: SenderConfig | None = None, n_views: int = 3) -> SourcePlan:
-    """The clip's source views: "live" (the call's selector and budget) or "oracle" (whole clip)."""
+def source_plan(clip: TrackedClip, choice: str, sender: SenderConfig | None = None, n_views: int = 3,
+                shape: ViewRecords | None = None) -> SourcePlan:
+    """The clip's source views: "live" (the call's selector and budget) or "oracle" (whole clip);
+    with `shape` (a shape stream), each view with its own coded record."""
     if choice == "live":
-        return SourcePlan.live(live_views(clip, sender))
+        return SourcePlan.live(live_views(clip, sender, shape))
     if choice == "oracle":
         views = [int(v) for v in clip_views(clip, n=n_views)]
-        return SourcePlan.oracle(views, [clip.images[i] for i in views], [clip.sup[i] for i in views])
+        return SourcePlan.oracle(views, [clip.images[i] for i in views], [clip.sup[i] for i in views], shape=shape)
     raise ValueError(f"view choice must be one of {', '.join(VIEW_CHOICES)}, got {choice!r}")
 
 
 def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tables: Tables, fps: float,
                  opts: CompareOptions) -> ClipComparison:
     """Run both paths on a tracked clip (`frontal.pipeline.TrackedClip` with images, at `fps`)."""
-    from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
-
     ref = np.stack(clip.images)
     n = len(ref)
-    plan = source_plan(clip, opts.views, opts.sender, opts.n_views)
+    shape = ViewRecords(recs, fields, tables, opts.primary_mode) if fields.n_shape else None
+    plan = source_plan(clip, opts.views, opts.sender, opts.n_views, shape)
     first = plan.first_arrival
     coded = {m: encode_stream(recs, fields, tables, m, fps) for m in opts.modes}
     rates = {m: rate_of(coded[m], m, fps, plan.view_bytes, opts.call_seconds) for m in opts.modes}
@@ -110,7 +111,7 @@ def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tab
     lossless = decode_held(packets, fields, tables)
     same = {m: _same_values(decode_held([f.packet for f in coded[m]], fields, tables).decoded, lossless.decoded) for m in opts.modes}
 
-    renderer = Renderer(opts.model)
+    renderer = frame_renderer(opts.model)
     source = SourcedRenderer(renderer, plan)
     with _bar(opts, total=n, desc="frontal render", unit="frame") as bar:
         rendered = render_stream(source, lossless, bar)
@@ -156,6 +157,7 @@ def compare_clip(clip: Any, recs: Sequence[DrivingRecord], fields: FieldSet, tab
             quality=quality,
             quality_after_first_view=after,
             loss=loss_rows,
+            renderer=renderer.describe() if hasattr(renderer, "describe") else None,
         )
         tiles = [("input", ref), (f"Frontal {goal:.1f} kbps {plan.choice} views" + ("" if renderer.trained else " UNTRAINED"),
                                   rendered.frames)]

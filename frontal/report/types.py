@@ -12,6 +12,7 @@ have. Quality scores stay mappings (`Scores`): which keys there are depends on t
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
 
 from frontal.jsonio import NOT_WRITTEN, OPTIONAL, optional
 from frontal.report.frontal_side import FrontalRate
@@ -96,6 +97,7 @@ class FrontalClip:
     quality: Scores
     quality_after_first_view: Scores | None
     loss: list[LossResult]
+    renderer: dict[str, Any] | None = optional()  # the geometry renderer's own description (`MeshFrameRenderer.describe`)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 // Frontal's one page, in the mode of whoever served it:
 //   agent  (`frontal call --browser`, answers GET /config): Join runs the call through the local agent;
-//   server (`frontal serve`): create a room (POST /rooms), share its invite link and show the exact
-//          `frontal call` commands that join it, since the page cannot run the codec itself yet.
-// Room and token come from an invite link, /r/ROOM#token=TOKEN (the fragment never reaches a server).
+//   server (`frontal serve`): create a room (POST /rooms), share its invite link, and join it from
+//          this page (peer/call.js: the page tracks and sends; it does not draw the other caller
+//          yet) or with the `frontal call` commands shown.
+// Room and token come from an invite link, /r/ROOM#token=TOKEN (the fragment never reaches a server);
+// ?autojoin=1 joins at once (tests).
 import { startCall } from "./call.js";
+import { PageCall, loadCallData } from "./peer/call.js";
 import { ROOM_PATTERN, TOKEN_PATTERN, createRoom } from "./signaling.js";
 
 const $ = (id) => document.getElementById(id);
@@ -69,10 +72,53 @@ function checkRoom(room, token) {
 
 // --- served by `frontal serve` ----------------------------------------------------------------
 
+/** Whether this server serves what an in-page call needs (null) or why not (a message). Cheap:
+ * the manifest only (the call itself loads the rest). */
+async function pageCallProblem() {
+  if (!window.isSecureContext) return "this page is not a secure context (open it over https:// or on localhost), so it has no camera";
+  try {
+    const reply = await fetch("/web/dist/data/manifest.json");
+    const manifest = reply.ok ? await reply.json() : null;
+    if (!manifest) return "the server's page files are not built: run `make web` where `frontal serve` runs";
+    if (!manifest.face_mesh) return "the server has no FaceMesh: install Node.js and run `make web` where `frontal serve` runs";
+    return null;
+  } catch (error) {
+    return `the server's page files cannot be read (${error.message || error})`;
+  }
+}
+
+let currentCall = null;
+
+async function joinInPage(room, token) {
+  $("join").disabled = true;
+  $("hangup").disabled = false;
+  $("page-call").hidden = false;
+  const call = new PageCall({ video: $("preview"), room, token, onStatus: setStatus });
+  currentCall = call;
+  window.frontalCall = call; // for the tests and the console
+  const show = () => { $("page-stats").textContent = JSON.stringify(call.snapshot(), null, 1); };
+  const ticker = setInterval(show, 1000);
+  call.addEventListener("ended", () => {
+    clearInterval(ticker);
+    show();
+    $("join").disabled = false;
+    $("hangup").disabled = true;
+    currentCall = null;
+  });
+  try {
+    await call.start();
+  } catch (error) {
+    setStatus(`Could not join: ${error.message || error}`, "error");
+    call.end("failed", false);
+  }
+}
+
 function serverMode() {
   const signaling = `${window.location.protocol === "https:" ? "wss:" : "ws:"}//${window.location.host}/ws`;
-  const intro = "This page does not run the codec yet: join from a machine with Frontal installed, with one of these commands:";
+  let problem = "the page's files are still being checked";
+  let intro = "Join from a machine with Frontal installed, with one of these commands:";
   $("join").textContent = "Show how to join";
+  $("hangup").addEventListener("click", () => { if (currentCall) currentCall.end("hangup"); });
   const show = (room, token, status) => {
     try {
       checkRoom(room, token);
@@ -103,12 +149,23 @@ function serverMode() {
   $("join-form").addEventListener("submit", (event) => {
     event.preventDefault();
     show($("room").value, $("token").value, joinStatus($("room").value));
+    if (!problem && $("token").value) joinInPage($("room").value, $("token").value);
   });
   const { room, token } = fromUrl();
+  const autojoin = new URLSearchParams(window.location.search).get("autojoin") === "1"; // before show() rewrites the URL
   $("room").value = room;
   $("token").value = token;
   if (room && token) show(room, token, joinStatus(room));
   else setStatus(room ? "Enter the room's token (it is in the invite link)." : "Not in a room.");
+  pageCallProblem().then((found) => {
+    problem = found;
+    $("page-call-note").textContent = problem ? `This page cannot hold the call itself here: ${problem}.` : "";
+    if (problem) return;
+    intro = "Or join from a machine with Frontal installed (the page sends a shape call: use --renderer mesh), with one of these commands:";
+    $("commands-intro").textContent = intro;
+    $("join").textContent = "Join";
+    if (room && token && autojoin) joinInPage(room, token);
+  });
 }
 
 // --- served by `frontal call --browser` --------------------------------------------------------
