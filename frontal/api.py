@@ -46,7 +46,7 @@ from codec.stream import (
     encode_intra_record,
 )
 from codec.tables import Tables, load_tables, tables_path_for
-from frontal.pipeline import LANDMARKS, MESH, clip_views, model_fields, records, track_clip
+from frontal.pipeline import LANDMARKS, MESH, SHIPPED_MODEL, clip_views, model_fields, records, track_clip
 from receiver.render import MeshFrameRenderer
 from receiver.videoout import write_mp4
 from sender.landmarks import SUP33_INDICES
@@ -306,9 +306,11 @@ def _hold_last(recs: list[DrivingRecord | None],
 
 
 def _model_name(name: str | None) -> str:
-    from models.registry import DEFAULT_MODEL, model_names  # noqa: PLC0415 (torch costs ~2 s at start-up; decoding needs none)
+    name = name or SHIPPED_MODEL
+    if name in (LANDMARKS, MESH):
+        return name
+    from models.registry import model_names  # noqa: PLC0415 (torch costs ~2 s at start-up; decoding needs none)
 
-    name = name or DEFAULT_MODEL
-    if name not in (LANDMARKS, MESH) and name not in model_names():
+    if name not in model_names():
         raise ValueError(f"unknown model '{name}' (choose from {LANDMARKS}, {MESH}, {', '.join(model_names())})")
     return name

@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("frontal.prepare", "track videos into cached face tubes, landmarks and head pose"),
     "bench-render": ("receiver.bench", "benchmark the renderer (ms/frame, FPS, params, MACs)"),
     "bench-mesh-render": ("frontal.mesh_check", "geometry renderer on tracked meshes: PSNR/SSIM, ms/frame (upper bound)"),
+    "merge-reports": ("frontal.report.merge", "one summary over several codec-loopback --report runs"),
     "quality": ("frontal.eval.__main__", "quality metrics of a decoded video against its reference"),
     "classical": ("frontal.eval.classical", "classical-codec baselines and their lowest bitrate"),
     "call": ("frontal.call.cli", "join a live call (camera, video file or browser page)"),

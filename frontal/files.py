@@ -43,8 +43,8 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
         ap.add_argument("--fps", type=float, default=15.0, help="frame rate to code at (default 15)")
         ap.add_argument("--mode", choices=("paper", "predictive"), default="predictive")
         ap.add_argument("--views", type=int, default=3, help="source views to store (1-5, default 3)")
-        ap.add_argument("--model", default=None, help="model to code for: a registry name (default: the registry's default), "
-                        "'landmarks' (sup only) or 'mesh' (the dense face shape, drawn by the geometry renderer)")
+        ap.add_argument("--model", default=None, help="model to code for: 'mesh' (the default: the dense face shape, drawn by the "
+                        "geometry renderer), a registered network, or 'landmarks' (sup only)")
         ap.add_argument("--max-frames", type=int, default=None, help="encode at most this many frames")
         ap.add_argument("--no-audio", action="store_true", help="leave the clip's speech out (default: kept as 6 kbit/s Opus)")
         ap.add_argument("-f", "--force", action="store_true", help="overwrite OUT")

@@ -50,7 +50,16 @@ from frontal.eval.classical import CODECS, KEYINTS
 from frontal.eval.errors import EvalError
 from frontal.eval.fidelity import psnr, ssim
 from frontal.jsonio import write_json
-from frontal.pipeline import MESH, frame_renderer, model_choices, model_fields, shape_records, source_fps, track_clip
+from frontal.pipeline import (
+    MESH_MODELS,
+    SHIPPED_MODEL,
+    frame_renderer,
+    model_choices,
+    model_fields,
+    shape_records,
+    source_fps,
+    track_clip,
+)
 from frontal.pipeline import records as make_records
 from frontal.report import CompareOptions, compare_clip, summarize, text_table, write_report
 from frontal.report.compare import VIEW_CHOICES, source_plan
@@ -259,8 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tables", type=Path, default=None, help="tables file (default: the shipped one)")
     ap.add_argument("--no-smoothing", action="store_true", help="code the detector's raw keypoints/expression (default: smoothed as the sender does, sender/smoothing.py)")
     ap.add_argument("--render", action="store_true", help="also render the decoded stream with the model and write a side-by-side video")
-    ap.add_argument("--model", default=None, help="model to render with: a registered network, or mesh (the geometry "
-                                                 "renderer, driven by the dense face shape) (default: the registry's default)")
+    ap.add_argument("--model", default=None, help="model to render with: mesh (the geometry renderer, driven by the dense "
+                                                 "face shape; the default, what ships), mesh-refined (the same finished by its refiner network) "
+                                                 "or a registered network")
     ap.add_argument("--views", choices=VIEW_CHOICES, default="live",
                     help="source views: live (the call's own choice and byte budget, the default) or oracle "
                          "(whole-clip choice, future frames included: a reference a call cannot reach)")
@@ -351,9 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        from models.registry import DEFAULT_MODEL  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
-
-        model = args.model or DEFAULT_MODEL
+        model = args.model or SHIPPED_MODEL
         if model not in model_choices():
             raise ValueError(f"unknown model '{model}' (choose from {', '.join(model_choices())})")
         comparing = bool(args.baselines or args.report)
@@ -361,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.fields:
             fields = FieldSet.parse(args.fields)
         else:
-            fields = model_fields(model) if args.render or model == MESH else default_fields(model)
+            fields = model_fields(model) if args.render or model in MESH_MODELS else default_fields(model)
         tables = load_tables(args.tables or tables_path_for(fields))
 
         smoothing = SmoothingConfig.off() if args.no_smoothing else SmoothingConfig.default()

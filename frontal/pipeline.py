@@ -9,7 +9,7 @@ import numpy as np
 
 from codec.fields import DrivingRecord, FieldSet
 from codec.shape import load_shape_model
-from receiver.render import make_renderer
+from receiver.render import REFINER_WEIGHTS, MeshFrameRenderer, make_renderer
 from sender.shape import ShapeFitter
 from sender.smoothing import DrivingSmoother, SmoothingConfig
 from sender.tracker import track_video
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 LANDMARKS = "landmarks"  # the model name of a stream that carries the 33 landmarks only
 MESH = "mesh"  # the model name of a shape stream, drawn by the geometry renderer (`MeshFrameRenderer`)
+MESH_REFINED = "mesh-refined"  # the geometry renderer finished by its refiner network: measured, not shipped
+MESH_MODELS = (MESH, MESH_REFINED)
+SHIPPED_MODEL = MESH  # what the call, `frontal encode` / `decode`, codec-loopback and `make demo` use by default
 
 
 @dataclass
@@ -113,7 +116,7 @@ def shape_records(clip: TrackedClip, fields: FieldSet) -> list[DrivingRecord]:
 
 def model_fields(name: str) -> FieldSet:
     """The driving fields a registered model declares ("mesh": the shape field set)."""
-    if name == MESH:
+    if name in MESH_MODELS:
         return FieldSet.parse("shape")
     from models.registry import get_config  # noqa: PLC0415 (torch costs ~2 s at start-up; only a model's fields or rendering need it)
 
@@ -125,13 +128,15 @@ def frame_renderer(model: str) -> Any:
     call builds it (`receiver.render.make_renderer`), else the registered network (`receiver.renderer.Renderer`, which loads torch)."""
     if model == MESH:
         return make_renderer(MESH)  # the call's own
+    if model == MESH_REFINED:
+        return MeshFrameRenderer(refiner=REFINER_WEIGHTS)
     from receiver.renderer import Renderer  # noqa: PLC0415 (torch costs ~2 s at start-up; the geometry renderer needs none)
 
     return Renderer(model)
 
 
 def model_choices() -> list[str]:
-    """The models a benchmark can render with: the registry's and "mesh"."""
+    """The models a benchmark can render with: the registry's, "mesh" and "mesh-refined"."""
     from models.registry import model_names  # noqa: PLC0415 (torch costs ~2 s at start-up; only listing the networks needs it)
 
-    return [*model_names(), MESH]
+    return [*model_names(), *MESH_MODELS]

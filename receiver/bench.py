@@ -4,9 +4,10 @@
                          [--threads T] [--compare] [--onnx] [--compile]
 
 `--model mesh` times the geometry renderer (`receiver.render.MeshFrameRenderer`, as the call and
-the benchmarks build it: with the shipped refiner where its weights exist) on synthetic shape
-records (the shape model's mean face, turned and with random expression coefficients, over
-textured views): ms for drawing the frame, for the refiner, and for a whole `render` call.
+the benchmarks build it), `--model mesh-refined` the same finished by its refiner network, on
+synthetic shape records (the shape model's mean face, turned and with random expression
+coefficients, over textured views): ms for drawing the frame, for the refiner, and for a whole
+`render` call.
 
 For each network model (default: frontalizer-mobile and frontalizer-dense) it reports, at batch 1 on the
 CPU: ms per stage on the per-frame path (dense motion, warp, decoder), ms and FPS for a whole
@@ -44,7 +45,7 @@ from models.frames import tensor_to_image
 from models.generator import FrontalModel
 from models.optimize import prepare_for_inference
 from models.registry import load_model, model_names
-from receiver.render import MeshFrameRenderer
+from receiver.render import REFINER_WEIGHTS, MeshFrameRenderer
 from receiver.renderer import Renderer
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ def bench_model(name: str, frames: int, n_sources: int, compare: bool, onnx: boo
 
 
 MESH = "mesh"
+MESH_REFINED = "mesh-refined"
 
 
 def mesh_records(n: int, k: int = 48, seed: int = 0) -> list[DrivingRecord]:
@@ -199,9 +201,9 @@ def mesh_records(n: int, k: int = 48, seed: int = 0) -> list[DrivingRecord]:
     return out
 
 
-def bench_mesh(frames: int, n_sources: int) -> dict[str, Any]:
+def bench_mesh(frames: int, n_sources: int, refined: bool = False) -> dict[str, Any]:
     """The geometry renderer's times (module docstring)."""
-    renderer = MeshFrameRenderer()
+    renderer = MeshFrameRenderer(refiner=REFINER_WEIGHTS if refined else None)
     rng = np.random.default_rng(1)
     views = mesh_records(n_sources, seed=2)
     t0 = time.perf_counter()
@@ -216,7 +218,7 @@ def bench_mesh(frames: int, n_sources: int) -> dict[str, Any]:
     refine_ms = median_ms(lambda: renderer.refine(frame), frames) if renderer.refined else 0.0
     it = iter(records * 4)
     render_ms = median_ms(lambda: renderer.render(next(it)), frames)
-    return {"model": MESH, "refined": renderer.refined, "num_sources": renderer.num_sources, "fps": 1000.0 / render_ms,
+    return {"model": MESH_REFINED if refined else MESH, "refined": renderer.refined, "num_sources": renderer.num_sources, "fps": 1000.0 / render_ms,
             "ms_per_frame": render_ms, "stages_ms": {"draw": draw_ms, "refine": refine_ms},
             "source_set_ms": {"add_source_one": add_ms}}
 
@@ -397,8 +399,8 @@ def _compile_variant(path: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[C
 # -- command ----------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frontal bench-render", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", action="append", choices=[*model_names(), MESH],
-                   help="model to benchmark (repeatable; mesh: the geometry renderer with its refiner; "
+    p.add_argument("--model", action="append", choices=[*model_names(), MESH, MESH_REFINED],
+                   help="model to benchmark (repeatable; mesh: the geometry renderer; mesh-refined: with its refiner; "
                         "default: frontalizer-mobile and frontalizer-dense)")
     p.add_argument("--json", type=Path, help="write the results as JSON to PATH")
     p.add_argument("--frames", type=int, default=50, help="timed frames per measurement (default 50)")
@@ -423,8 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in models:
         frames = args.frames if "dense" not in name else max(3, args.frames // 10)
         print(f"benchmarking {name} ({frames} frames)...", file=sys.stderr)
-        if name == MESH:
-            results.append(bench_mesh(frames, args.sources))
+        if name in (MESH, MESH_REFINED):
+            results.append(bench_mesh(frames, args.sources, refined=name == MESH_REFINED))
             print(_mesh_summary(results[-1]))
             continue
         results.append(bench_model(name, frames, args.sources, args.compare, args.onnx, args.compile))
@@ -442,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _mesh_summary(r: dict[str, Any]) -> str:
-    return (f"mesh (geometry renderer{', refined' if r['refined'] else ', no refiner weights'}, {r['num_sources']} sources): "
+    return (f"{r['model']} (geometry renderer{', refined' if r['refined'] else ''}, {r['num_sources']} sources): "
             f"{r['ms_per_frame']:.1f} ms/frame = {r['fps']:.1f} FPS\n"
             f"  per frame: draw {r['stages_ms']['draw']:.2f} ms, refine {r['stages_ms']['refine']:.2f} ms\n"
             f"  source set: add one view {r['source_set_ms']['add_source_one']:.1f} ms")

@@ -49,6 +49,7 @@ class RecordSourceRenderer(Protocol):
 
 
 RENDERERS = ("neural", "landmarks", "mesh")
+DEFAULT_RENDERER = "mesh"  # what ships: the geometry renderer (models/MODEL_CARD.md says why)
 
 
 class LandmarkFrameRenderer:
@@ -134,28 +135,25 @@ class MeshFrameRenderer:
     it). A view that comes with its 33 landmarks only (`add_source`) cannot be drawn from: it is
     refused with ValueError.
 
-    With `refine` (the default) the drawn frame is finished by the refiner network
-    (`models.refiner`: mouth interior, seams, hair and neck) from `refiner` (default: the shipped
-    weights, `REFINER_WEIGHTS`); where no weights exist the frame is shown as drawn, and
-    `refined` says so. The call, `frontal decode` and the benchmarks all build it this way.
+    With `refiner` (a weights file, e.g. `REFINER_WEIGHTS`) the drawn frame is finished by the
+    refiner network (`models.refiner`: mouth interior, seams, hair and neck). What ships draws
+    without it: on the validation identities the network lowered VMAF from 31.3 to 21.6 and doubled
+    the render time (docs/results.md); `codec-loopback --model mesh-refined` measures it.
     """
 
     def __init__(self, model: ShapeModel | None = None, config: RenderConfig | None = None,
-                 refine: bool = True, refiner: str | Path | None = None) -> None:
+                 refiner: str | Path | None = None) -> None:
         self.model = model if model is not None else load_shape_model()
         self._models = {self.model.k: self.model}  # truncated to each coefficient count seen
         self._renderer = MeshRenderer(config)
         self._size = self._renderer.config.size
         self._refiner: Any = None
         self._refiner_digest: str | None = None
-        path = Path(refiner) if refiner is not None else REFINER_WEIGHTS
-        if refine and (refiner is not None or path.is_file()):
+        if refiner is not None:
             from models.refiner import load_refiner  # noqa: PLC0415 (torch costs ~2 s at start-up; the unrefined renderer needs none)
 
-            self._refiner = load_refiner(path)
-            self._refiner_digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        elif refine:
-            log.warning("no refiner weights at %s: frames are shown as the geometry renderer draws them", path)
+            self._refiner = load_refiner(refiner)
+            self._refiner_digest = hashlib.sha256(Path(refiner).read_bytes()).hexdigest()
 
     @property
     def num_sources(self) -> int:

@@ -39,14 +39,14 @@ def test_loopback_json(tmp_path: Path) -> None:
         assert m["header_bits_per_frame"] == 72
         assert m["bits_per_frame"] == pytest.approx(m["payload_bits_per_frame"] + 72)
         assert 0 < m["landmark_error_px_mean"] < 1.0  # 8-bit positions: ~0.3 px
-        assert "sup" in m["group_bits_per_frame"]
+        assert {"pose", "shape"} <= set(m["group_bits_per_frame"])  # the shipped model's shape stream
 
 
 def test_loopback_render_writes_side_by_side(tmp_path: Path) -> None:
     out = tmp_path / "lb.json"
     assert loopback_main(["--max-frames", "12", "--render", "--out", str(tmp_path), "--mode", "predictive", "--json", str(out), "-q"]) == 0
     doc = json.loads(out.read_text())
-    assert doc["fields"] == "sup33+unsup10+expr16"  # what the default model declares
+    assert doc["fields"] == "shape48"  # what the shipped model (mesh) codes
     r = doc["clips"][0]["render"]
     assert r["render_ms_per_frame"] > 0 and 0 <= r["ssim"] <= 1
     assert r["view_choice"] == "live" and r["first_view_frame"] is not None and r["views"]

@@ -2,6 +2,7 @@
 that the call, `frontal decode` and the benchmark build the same mesh renderer."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,11 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from frontal.pipeline import MESH, frame_renderer
+from frontal.pipeline import MESH, MESH_REFINED, frame_renderer, model_fields
 from frontal.train import refiner as train_refiner
 from models.refiner import Refiner, RefinerConfig, RefinerError, load_refiner, save_refiner
 from receiver.bench import cv2_texture, mesh_records
-from receiver.render import MeshFrameRenderer, make_renderer
+from receiver.render import REFINER_WEIGHTS, MeshFrameRenderer, make_renderer
 
 
 def test_a_fresh_refiner_passes_the_render_through() -> None:
@@ -81,7 +82,7 @@ def test_mesh_renderer_applies_the_refiner_it_is_given(tmp_path: Path) -> None:
         torch.nn.init.normal_(p, std=0.2)
     path = tmp_path / "r.safetensors"
     save_refiner(model, path)
-    plain, refined = _mesh_renderer(refine=False), _mesh_renderer(refiner=path)
+    plain, refined = _mesh_renderer(), _mesh_renderer(refiner=path)
     assert not plain.refined and refined.refined
     rec = mesh_records(1, seed=9)[0]
     drawn = plain.render(rec)
@@ -104,7 +105,7 @@ def test_the_call_the_decoder_and_the_benchmark_build_the_same_mesh_renderer() -
     decode = MeshFrameRenderer()  # what `frontal decode` builds for a mesh recording
     assert isinstance(call, MeshFrameRenderer)
     assert call.describe() == bench.describe() == decode.describe()
-    assert call.describe()["refiner"] == (None if not call.refined else bench.describe()["refiner"])
+    assert call.describe()["refiner"] is None  # what ships draws without the refiner (models/MODEL_CARD.md)
 
 
 def _pairs(path: Path, n: int, seed: int) -> None:
@@ -142,3 +143,12 @@ def test_train_refiner_errors_are_one_line(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err.strip()
     assert err.startswith("frontal train-refiner:") and "\n" not in err
     assert train_refiner.main([str(tmp_path), "--work", str(tmp_path / "w"), "--crop", "30"]) == 1
+
+
+def test_the_refined_ablation_is_the_shipped_renderer_plus_the_network() -> None:
+    ablation, shipped = frame_renderer(MESH_REFINED), frame_renderer(MESH)
+    assert ablation.refined and not shipped.refined and shipped.describe()["refiner"] is None
+    assert ablation.describe()["refiner"] == hashlib.sha256(REFINER_WEIGHTS.read_bytes()).hexdigest()
+    assert {k: v for k, v in ablation.describe().items() if k != "refiner"} == \
+        {k: v for k, v in shipped.describe().items() if k != "refiner"}
+    assert model_fields(MESH_REFINED) == model_fields(MESH)

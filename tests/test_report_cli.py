@@ -22,7 +22,7 @@ def test_report_folder_end_to_end(tmp_path: Path) -> None:
     f = s["frontal"]
     r = f["rates"]["predictive"]
     assert f["frames"] == 10 and r["kbps_clip"] > r["kbps_call"] > r["packet_kbps"] > 0  # views cost something
-    assert f["fields"] == "sup33+unsup10+expr16" and f["render_fps"] > 0
+    assert f["fields"] == "shape48" and f["model"] == "mesh" and f["render_fps"] > 0  # the shipped model
     assert set(f["quality"]) >= {"psnr", "vmaf", "expr_mouth", "expr_eyes", "expr_brows"} and f["loss"][0]["loss"] == 0.2
     (c,) = s["classical"]
     assert (c["codec"], c["keyint"]) == ("x264", "1s") and c["floor_kbps"] > 0 and c["matched_kbps"] > 0

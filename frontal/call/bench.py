@@ -28,7 +28,7 @@ from frontal.call.impair import Impairment
 from frontal.call.peer import CallPeer, PeerConfig
 from frontal.call.transport import AIORTC_SACKS, SackPolicy
 from frontal.jsonio import optional, write_json
-from receiver.render import RENDERERS, make_renderer
+from receiver.render import DEFAULT_RENDERER, RENDERERS, make_renderer
 from sender.live import SenderConfig
 from sender.sources import VideoSource
 from sender.video import default_video
@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of call (default 60)")
     p.add_argument("--fps", type=float, default=15.0)
     p.add_argument("--frames-per-message", type=int, default=SenderConfig.frames_per_message)
-    p.add_argument("--renderer", choices=RENDERERS, default="neural",
-                   help="neural | landmarks (preview) | mesh: the dense face shape, drawn by the geometry renderer")
+    p.add_argument("--renderer", choices=RENDERERS, default=DEFAULT_RENDERER,
+                   help="mesh (default): the dense face shape, drawn by the geometry renderer | neural | landmarks (preview)")
     p.add_argument("--model", help="renderer model (default: the registry's default)")
     p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default=SenderConfig.view_format)
     p.add_argument("--view-quality", type=int, default=SenderConfig.view_quality)

@@ -31,7 +31,7 @@ from codec.callstats import json_safe
 from codec.fields import FieldSet
 from frontal.call.peer import CallPeer, CallReport, PeerConfig
 from receiver.live import ReceiverConfig
-from receiver.render import RENDERERS, make_renderer
+from receiver.render import DEFAULT_RENDERER, RENDERERS, make_renderer
 from receiver.sinks import LatestFrame, Recorder, show_window
 from sender.live import SenderConfig
 from sender.sources import VideoSource
@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=15.0)
     p.add_argument("--frames-per-message", type=int, default=SenderConfig.frames_per_message,
                    help="driving frames per data-channel message (default 2)")
-    p.add_argument("--renderer", choices=RENDERERS, default="neural",
-                   help="neural | landmarks (preview) | mesh: send the dense face shape and draw with the geometry renderer")
+    p.add_argument("--renderer", choices=RENDERERS, default=DEFAULT_RENDERER,
+                   help="mesh (default): send the dense face shape and draw with the geometry renderer | neural: the "
+                        "learned-warp model (sends the 33 landmarks) | landmarks (preview)")
     p.add_argument("--model", help="renderer model name (default: the registry's default)")
     p.add_argument("--view-format", choices=("webp", "jpeg", "avif"), default=SenderConfig.view_format)
     p.add_argument("--view-quality", type=int, default=SenderConfig.view_quality)

@@ -68,7 +68,7 @@ def clip_pairs(path: Path, fields: FieldSet, every: int) -> dict[str, np.ndarray
     first = plan.first_arrival
     if first is None:
         return None
-    renderer = MeshFrameRenderer(refine=False)
+    renderer = MeshFrameRenderer()
     source = SourcedRenderer(renderer, plan)
     keep = [i for i in range(first, len(crops), every) if found[i]]
     renders, alphas = [], []
