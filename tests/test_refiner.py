@@ -18,6 +18,15 @@ from receiver.bench import cv2_texture, mesh_records
 from receiver.render import REFINER_WEIGHTS, MeshFrameRenderer, make_renderer
 
 
+def _random_refiner(seed: int, std: float, config: RefinerConfig | None = None) -> Refiner:
+    """A refiner with every weight drawn from N(0, std) (a fresh one adds nothing)."""
+    torch.manual_seed(seed)
+    model = Refiner(config or RefinerConfig(channels=(4, 8, 8)))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=std)
+    return model
+
+
 def test_a_fresh_refiner_passes_the_render_through() -> None:
     torch.manual_seed(0)
     model = Refiner().eval()
@@ -30,11 +39,9 @@ def test_a_fresh_refiner_passes_the_render_through() -> None:
 
 
 def test_the_residual_is_bounded_and_the_output_in_range() -> None:
-    torch.manual_seed(1)
-    model = Refiner(RefinerConfig(residual_scale=0.25))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.5)
-    out = model(torch.rand(1, 3, 32, 32), torch.rand(1, 1, 32, 32))
+    model = _random_refiner(1, 0.5, RefinerConfig(residual_scale=0.25))
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 32, 32), torch.rand(1, 1, 32, 32))
     assert float(out.residual.abs().max()) <= 0.25 + 1e-6
     assert 0.0 <= float(out.image.min()) and float(out.image.max()) <= 1.0
     assert float(out.residual.abs().max()) > 0.01  # not the identity any more
@@ -48,10 +55,7 @@ def test_bad_shapes_are_refused(render: tuple[int, ...], alpha: tuple[int, ...])
 
 
 def test_checkpoint_round_trip_and_foreign_files(tmp_path: Path) -> None:
-    torch.manual_seed(2)
-    model = Refiner(RefinerConfig(channels=(4, 8, 8)))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
+    model = _random_refiner(2, 0.1)
     path = tmp_path / "r.safetensors"
     save_refiner(model, path)
     loaded = load_refiner(path)
@@ -76,10 +80,7 @@ def _mesh_renderer(**kw: object) -> MeshFrameRenderer:
 
 
 def test_mesh_renderer_applies_the_refiner_it_is_given(tmp_path: Path) -> None:
-    torch.manual_seed(3)
-    model = Refiner(RefinerConfig(channels=(4, 8, 8)))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.2)
+    model = _random_refiner(3, 0.2)
     path = tmp_path / "r.safetensors"
     save_refiner(model, path)
     plain, refined = _mesh_renderer(), _mesh_renderer(refiner=path)
