@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint test-js
+test: lint web test-js
 	$(PY) -m pytest -q
 
 # The JavaScript codec (frontal/web/codec/) against the golden streams codec/ wrote
@@ -43,7 +43,7 @@ test-js:
 	@if command -v node >/dev/null 2>&1; then node --test tests/js/; \
 	else echo "test-js: node not found on PATH; JavaScript codec tests skipped"; fi
 
-test-all: lint
+test-all: lint web test-js
 	$(PY) -m pytest -q -m ''
 
 clean:

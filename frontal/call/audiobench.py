@@ -13,6 +13,7 @@ covers 16 kHz speech; no ViSQOL package installs without Bazel.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import sys
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pesq import pesq
 
 from codec.atomic import atomic_write
 from codec.audio import AudioConfig, decode_packets, encode_pcm, load_audio
@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def score(pcm: np.ndarray, config: AudioConfig, loss: float, period_ms: float, seed: int) -> dict[str, Any]:
+    from pesq import pesq  # noqa: PLC0415 (an optional dependency: pip install '.[audio]'; main() checks for it first)
+
     packets: list[bytes | None] = list(encode_pcm(pcm, config))
     rng = random.Random(seed)
     lost_periods: dict[int, bool] = {}
@@ -61,6 +63,8 @@ def score(pcm: np.ndarray, config: AudioConfig, loss: float, period_ms: float, s
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if importlib.util.find_spec("pesq") is None:
+            raise ValueError("the pesq package is not installed: pip install '.[audio]'")
         if args.json is not None and args.json.exists() and not args.force:
             raise ValueError(f"{args.json} exists (use -f to overwrite)")
         if not 0 <= args.loss < 1:
