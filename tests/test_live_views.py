@@ -18,6 +18,7 @@ from sender.live import SenderConfig
 from sender.pose import Pose
 from sender.tracker import Box, TrackedFrame
 from sender.video import default_video
+from tests.test_report_frontal import CountingRenderer
 from tests.test_train_fixtures import labels, write_clip
 
 FPS = 15.0
@@ -105,27 +106,9 @@ def test_embedded_clip_live_views() -> None:
     assert report.choice == "live" and report.bytes_sent == sched.bytes_sent > 0
 
 
-class _Renderer:
-    max_sources = 1
-
-    def __init__(self) -> None:
-        self.sources: list[int] = []
-
-    @property
-    def num_sources(self) -> int:
-        return len(self.sources)
-
-    def add_source(self, image: np.ndarray, sup: object = None) -> int:
-        self.sources.append(int(image[0, 0, 0]))
-        return len(self.sources)
-
-    def reset(self) -> None:
-        self.sources.clear()
-
-
 def test_sourced_renderer_follows_the_plan_and_the_models_limit() -> None:
     plan = SourcePlan.oracle([4, 9], [np.full((256, 256, 3), 7, np.uint8), np.full((256, 256, 3), 8, np.uint8)], [None, None])
-    r = _Renderer()
+    r = CountingRenderer(max_sources=1)
     src = SourcedRenderer(r, plan)
     assert src.prepare(0) and r.sources == [7]  # single-source model: the first view only
 

@@ -90,9 +90,8 @@ def test_hold_and_resync(records: list[DrivingRecord], tables) -> None:  # type:
 class CountingRenderer:
     """A renderer whose picture is 10 + its number of sources (so a test sees which set it used)."""
 
-    max_sources = None
-
-    def __init__(self) -> None:
+    def __init__(self, max_sources: int | None = None) -> None:
+        self.max_sources = max_sources
         self.calls = 0
         self.sources: list[int] = []
 
