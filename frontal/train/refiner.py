@@ -134,11 +134,6 @@ def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return l1 + 0.5 * (dx + dy)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = F.mse_loss(a, b).item()
-    return float(10.0 * np.log10(1.0 / max(mse, 1e-10)))
-
-
 def evaluate(model: Refiner, pairs: dict[str, np.ndarray], batch: int = 8) -> dict[str, float]:
     """PSNR (dB) of the render and of the refined frame against the real one, over all pairs."""
     model.eval()
@@ -172,16 +167,18 @@ def save_state(path: Path, model: Refiner, opt: torch.optim.Optimizer, step: int
         target.discard()
 
 
-def load_state(path: Path, model: Refiner, opt: torch.optim.Optimizer) -> int:
-    tensors = load_file(str(path))
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    params = list(model.parameters())
+def load_state(path: Path, model: Refiner, opt: torch.optim.Optimizer | None = None) -> int:
+    """Load the weights (and, given `opt`, the optimiser's moments) saved at `path`; the step."""
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     if meta.get("format") != STATE_FORMAT:
         raise DataError(f"{path}: not a refiner training state")
     step = int(meta.get("step", "0"))
-    for i, p in enumerate(params):
+    tensors = load_file(str(path))
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    if opt is None:
+        return step
+    for i, p in enumerate(model.parameters()):
         if f"opt.{i}.exp_avg" in tensors:
             opt.state[p] = {"step": torch.tensor(float(step)), "exp_avg": tensors[f"opt.{i}.exp_avg"],
                             "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"]}
@@ -227,8 +224,7 @@ def train(work: Path, steps: int, batch: int, crop: int, lr: float, save_every: 
 
 def export(work: Path, out: Path) -> None:
     model = Refiner(RefinerConfig())
-    opt = torch.optim.Adam(model.parameters())
-    step = load_state(work / "state.safetensors", model, opt)
+    step = load_state(work / "state.safetensors", model)
     target = AtomicFile(out)
     try:
         save_refiner(model, target.tmp, {"steps": str(step), "trained_by": "frontal train-refiner"})
