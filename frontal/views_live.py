@@ -181,11 +181,8 @@ def schedule_views(frames: Iterable[TrackedFrame], fps: float, config: SenderCon
             if len(data) > MAX_VIEW_BYTES:  # the sender drops it too (its index is spent)
                 log.warning("frame %d: a source view of %d bytes is over the limit: not sent", best_frame, len(data))
             else:
-                index = len(selector.sent) - 1
-                if shape is None:
-                    messages = view_messages(index, fmt, data, view.yaw, view.pitch, view.sup)
-                else:
-                    messages = view_messages(index, fmt, data, view.yaw, view.pitch, None, shape.encode(best_frame))
+                sup, record = (view.sup, None) if shape is None else (None, shape.encode(best_frame))
+                messages = view_messages(len(selector.sent) - 1, fmt, data, view.yaw, view.pitch, sup, record)
                 pacer.push(messages)
                 views.append(LiveView(best_frame, i, len(data), len(messages)))
         for message in pacer.take(i / fps):
