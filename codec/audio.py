@@ -208,3 +208,31 @@ def decode_packets(packets: list[bytes | None], config: AudioConfig | None = Non
             out.append(dec.conceal())
     return np.concatenate(out) if out else np.zeros(0, np.int16)
 
+
+
+# --- sound devices ----------------------------------------------------------------------------
+ALSA_SYSTEM_CONFIG = "/usr/share/alsa/alsa.conf"
+ALSA_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu/alsa-lib", "/usr/lib/aarch64-linux-gnu/alsa-lib", "/usr/lib64/alsa-lib",
+                    "/usr/lib/alsa-lib")
+
+
+def open_sound_device(device: str, mode: str, what: str) -> Any:
+    """An ALSA device (`default`, `hw:1`, `plughw:1,0`, `null`, ...) opened by PyAV's libavdevice
+    for reading (`mode` "r", a microphone) or writing ("w", a speaker). PyAV's wheel carries its own
+    alsa-lib, built to look for its configuration under a path that exists only where it was built:
+    the system's configuration and plugins (e.g. PulseAudio's or PipeWire's `default`) are pointed to
+    unless the environment already says where they are. `AudioError` (one line) if it cannot be
+    opened; `what` names the device for the message ("microphone", "speaker")."""
+    if "alsa" not in av.formats_available:
+        raise AudioError(f"{what} {device!r}: this PyAV has no ALSA device support (sound devices work on Linux only)")
+    if os.path.exists(ALSA_SYSTEM_CONFIG):
+        os.environ.setdefault("ALSA_CONFIG_PATH", ALSA_SYSTEM_CONFIG)
+    plugins = next((d for d in ALSA_PLUGIN_DIRS if os.path.isdir(d)), None)
+    if plugins is not None:
+        os.environ.setdefault("ALSA_PLUGIN_DIR", plugins)
+    try:
+        if mode == "r":
+            return av.open(device, format="alsa", options={"sample_rate": str(SAMPLE_RATE), "channels": "1"})
+        return av.open(device, mode="w", format="alsa")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise AudioError(f"{what} {device!r}: cannot open it ({str(exc).splitlines()[0]})") from None

@@ -84,6 +84,7 @@ class CallStats:
     audio_bad: int = 0  # audio messages that do not parse, packets that do not decode
     audio_stretched: int = 0  # PLC frames inserted when the jitter buffer grew
     audio_dropped: int = 0  # frames skipped when the jitter buffer shrank
+    audio_sink_errors: int = 0  # frames a sink (recorder, speaker) raised on; logged the first time
     audio_latencies_ms: list[float] = field(default_factory=list)
     started: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -151,7 +152,7 @@ class CallStats:
                          "views_received", "frames_rendered", "frames_held", "frames_skipped",
                          "driving_bytes_received", "audio_frames_sent", "audio_bytes_sent", "audio_alone_messages",
                          "audio_frames_received", "audio_frames_played", "audio_concealed", "audio_late",
-                         "audio_bad", "audio_stretched", "audio_dropped"):
+                         "audio_bad", "audio_stretched", "audio_dropped", "audio_sink_errors"):
                 out[name] = getattr(self, name)
         return out
 

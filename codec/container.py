@@ -19,8 +19,13 @@
 
 A file without an audio section (every file written before it existed) decodes as before, silent.
 
-A file without its end record, with a bad CRC, an unknown record type or trailing bytes is refused
-with a `CodecError`. Files are written atomically (temp file + rename): a failed run never leaves
+Record types 64..127 are optional: a reader that does not know one skips it (`skipped_records`), so
+a later section that a decoder can do without does not make older decoders refuse the file. Types
+4 and 5 predate this rule: decoders from before the audio section refuse a file with speech
+(`frontal encode --no-audio` writes one they read).
+
+A file without its end record, with a bad CRC, an unknown record type below 64 or from 128, or
+trailing bytes is refused with a `CodecError`. Files are written atomically (temp file + rename): a failed run never leaves
 a half-written file behind. docs/bitstream.md specifies every byte.
 """
 from __future__ import annotations
@@ -43,6 +48,7 @@ from codec.errors import CodecError
 MAGIC = b"FRONTAL\x00"
 VERSION = 1
 REC_VIEW, REC_PACKET, REC_END, REC_AUDIO_HEADER, REC_AUDIO = 1, 2, 3, 4, 5
+OPTIONAL_RECORDS = range(64, 128)  # types a reader that does not know them skips (docs/bitstream.md)
 AUDIO_SECTION_VERSION = 1
 MAX_HEADER = 1 << 20
 
@@ -83,6 +89,7 @@ class Recording:
     views: list[SourceView] = field(default_factory=list)
     packets: list[bytes] = field(default_factory=list)
     audio: AudioSection | None = None
+    skipped_records: int = 0  # optional records (types 64..127) this reader does not know
 
 
 def _varint(n: int) -> bytes:
@@ -186,6 +193,8 @@ def parse(data: bytes) -> Recording:
             if not body:
                 raise CodecError("an empty audio frame")
             rec.audio.packets.append(body)
+        elif kind in OPTIONAL_RECORDS:
+            rec.skipped_records += 1  # a later writer's optional section: the CRC still covers it
         else:
             raise CodecError(f"unknown record type {kind}")
 

@@ -16,7 +16,8 @@ stopped, or a long outage) and resumes with the next frame that arrives in time.
 
 Lip sync: `delay_ms` is what the video side adds to its frames' schedule (`receiver.live`), so
 face and voice are played against one clock. Sinks get each played frame's PCM and the Unix time
-(receiver's clock) it plays at; a sink that raises is logged and the playout goes on.
+(receiver's clock) it plays at; a sink that raises is counted (`audio_sink_errors`, logged the
+first time) and the playout goes on.
 """
 from __future__ import annotations
 
@@ -181,6 +182,8 @@ class AudioReceiver:
         for sink in self.sinks:
             try:
                 sink(pcm, play_ms)
-            except Exception:
-                log.exception("audio sink failed")
+            except Exception:  # noqa: BLE001 (a sink's failure is counted; the playout goes on for the others)
+                if not self.stats.audio_sink_errors:
+                    log.exception("audio sink failed")
+                self.stats.add(audio_sink_errors=1)
 

@@ -249,3 +249,26 @@ def test_load_audio_reads_a_muxed_track(tmp_path: Path) -> None:
     pcm = load_audio(clip)
     assert pcm is not None and abs(len(pcm) - 2 * RATE) < 0.1 * RATE
     assert load_audio(default_video()) is None  # the embedded clip has no audio track
+
+
+def test_container_skips_optional_records_and_refuses_other_unknown_ones() -> None:
+    import struct
+    import zlib
+
+    from codec import container
+
+    def with_record(kind: int) -> bytes:
+        data = serialize(_recording(None))
+        out = data[: data.rindex(bytes([container.REC_END]) + bytes([8]))] + bytes([kind, 3]) + b"new"
+        return out + bytes([container.REC_END, 8]) + struct.pack(">II", zlib.crc32(out), 2)
+
+    for kind in (64, 100, 127):
+        back = parse(with_record(kind))
+        assert back.skipped_records == 1 and back.packets == [b"\xf1pkt1", b"\xf1pkt2"]
+    for kind in (6, 63, 128, 255):
+        with pytest.raises(CodecError, match=f"unknown record type {kind}"):
+            parse(with_record(kind))
+    corrupt = bytearray(with_record(64))
+    corrupt[corrupt.index(b"new")] ^= 1  # the CRC covers a skipped record too
+    with pytest.raises(CodecError, match="CRC"):
+        parse(bytes(corrupt))

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lip-sync", action="store_true", help="schedule the video as without speech")
     p.add_argument("--audio-frame-ms", type=int, choices=(20, 40, 60), default=AudioConfig.frame_ms,
                    help=f"Opus frame length (default {AudioConfig.frame_ms})")
+    p.add_argument("--audio-bitrate", type=int, default=AudioConfig.bitrate,
+                   help=f"Opus target bit/s (default {AudioConfig.bitrate})")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("-f", "--force", action="store_true")
@@ -131,7 +133,7 @@ async def run_bench(args: argparse.Namespace, url: str) -> CallBench:
         policy = AIORTC_SACKS if args.sack == "aiortc" else SackPolicy()
         cfg = PeerConfig(url, invite.room, invite.token, sender=sender, loopback_only=True, wait_peer_s=60, sack_policy=policy,
                          chacha20=args.cipher == "chacha20", audio=not args.no_audio, lip_sync=not args.no_lip_sync,
-                         fields=call_fields(args.renderer), audio_config=AudioConfig(frame_ms=args.audio_frame_ms))
+                         fields=call_fields(args.renderer), audio_config=AudioConfig(frame_ms=args.audio_frame_ms, bitrate=args.audio_bitrate))
         impair = Impairment(loss=args.loss, seed=len(seeds)) if args.loss > 0 else None
         seeds.append(1)
         return CallPeer(cfg, VideoSource(video, args.fps, audio=not args.no_audio) if send else None,

@@ -2,6 +2,7 @@
 
     frontal call --create --video clip.mp4 --no-window --duration 30 --record remote.mp4
     frontal call --room ROOM --token TOKEN --camera 0     # the invite printed by --create
+    frontal call --room ROOM --token TOKEN --camera 0 --mic hw:1 --speaker hw:1   # ALSA sound devices
     frontal call --room ROOM --token TOKEN --browser      # then open the printed http://127.0.0.1 URL
 
 `--create` asks the signaling server for a new room (`POST /rooms`) and prints its invite (room
@@ -22,18 +23,22 @@ import logging
 import re
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiortc import RTCIceServer
 
 from codec.atomic import atomic_write
+from codec.audio import AudioConfig, AudioError
 from codec.callstats import json_safe
 from codec.fields import FieldSet
 from frontal.call.peer import CallPeer, CallReport, PeerConfig
 from receiver.live import ReceiverConfig
 from receiver.render import DEFAULT_RENDERER, RENDERERS, make_renderer
 from receiver.sinks import LatestFrame, Recorder, show_window
+from receiver.speaker import Speaker
 from sender.live import SenderConfig
+from sender.mic import Microphone
 from sender.sources import VideoSource
 from sender.video import default_video
 from signaling.client import create_room, proxy_for
@@ -65,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receive-only", action="store_true", help="send nothing, only render the other peer")
     p.add_argument("--record", type=Path, help="record the rendered remote caller (and their speech) to an .mp4")
     p.add_argument("--no-audio", action="store_true", help="a video-only call: send no speech, play none")
+    p.add_argument("--mic", nargs="?", const="default", metavar="DEVICE",
+                   help="send speech from this ALSA capture device ('default' if none is named; with --camera the "
+                        "default is tried anyway); it replaces a --video file's own track")
+    p.add_argument("--speaker", nargs="?", const="default", metavar="DEVICE",
+                   help="play the other's speech on this ALSA device ('default' if none is named; with --camera the "
+                        "default is tried anyway)")
+    p.add_argument("--audio-bitrate", type=int, default=AudioConfig.bitrate,
+                   help=f"Opus target bit/s of our speech (default {AudioConfig.bitrate})")
     p.add_argument("-f", "--force", action="store_true", help="overwrite --record/--json outputs")
     p.add_argument("--duration", type=float, help="hang up after this many seconds of call")
     p.add_argument("--no-window", action="store_true", help="no OpenCV window (desktop peer)")
@@ -97,7 +110,8 @@ def peer_config(args: argparse.Namespace) -> PeerConfig:
                           view_quality=args.view_quality, view_kbps=args.view_kbps)
     return PeerConfig(args.signaling, args.room, args.token, sender=sender, receiver=ReceiverConfig(),
                       ice_servers=ice, loopback_only=args.loopback_only, fields=call_fields(args.renderer),
-                      audio=not getattr(args, "no_audio", False))
+                      audio=not getattr(args, "no_audio", False),
+                      audio_config=AudioConfig(bitrate=getattr(args, "audio_bitrate", AudioConfig.bitrate)))
 
 
 def call_fields(renderer: str) -> FieldSet | None:
@@ -123,6 +137,42 @@ def _status_line(stats: dict[str, float | int]) -> None:
     sys.stderr.flush()
 
 
+@dataclass
+class SoundDevices:
+    mic: Microphone | None = None
+    speaker: Speaker | None = None
+
+    def close(self) -> None:
+        if self.mic is not None:
+            self.mic.close()
+        if self.speaker is not None:
+            self.speaker.close()
+
+
+def open_sound_devices(args: argparse.Namespace, camera: bool) -> SoundDevices:
+    """The microphone and speaker of the call: those named (`--mic`, `--speaker`; one that cannot be
+    opened is an error), else with a camera the defaults where they open (a warning where they do
+    not: the call goes on without them); none with --no-audio, or for a --video file's call (whose
+    speech is its own track); no microphone with --receive-only."""
+    out = SoundDevices()
+    if args.no_audio:
+        if args.mic is not None or args.speaker is not None:
+            raise ValueError("--no-audio makes a video-only call: leave out --mic and --speaker")
+        return out
+    for name, opener, hint in (("mic", Microphone, "your speech is not sent"), ("speaker", Speaker, "the other's speech is not played")):
+        device = getattr(args, name)
+        if (device is None and not camera) or (name == "mic" and args.receive_only):
+            continue
+        try:
+            setattr(out, name, opener(device or "default"))
+        except AudioError as exc:
+            if device is not None:
+                out.close()
+                raise
+            log.warning("%s: %s (name a device with --%s, or --no-audio)", exc, hint, name)
+    return out
+
+
 async def desktop_call(args: argparse.Namespace) -> CallReport:
     source = None
     if not args.receive_only:
@@ -134,6 +184,9 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
         if args.video is not None and not args.video.is_file():
             raise ValueError(f"{args.video}: no such file")
         source = VideoSource(int(camera) if camera is not None else args.video, args.fps, audio=not args.no_audio)
+    devices = open_sound_devices(args, camera=source is not None and source.is_camera)
+    if source is not None and devices.mic is not None:
+        source.audio = devices.mic  # type: ignore[assignment]  # the same take(); see sender.mic
     peer = CallPeer(peer_config(args), source, lambda: make_renderer(args.renderer, args.model),
                     on_stats=None if args.verbose else _status_line)
     latest = LatestFrame()
@@ -144,6 +197,8 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
                             audio_rate=None if args.no_audio else peer.config.audio_config.rate)
         peer.receiver.sinks.append(recorder)
         peer.audio_sinks.append(recorder.add_audio)
+    if devices.speaker is not None:
+        peer.audio_sinks.append(devices.speaker)
     loop = asyncio.get_running_loop()
     for signum, reason in HANG_UP_SIGNALS.items():  # Ctrl-C / SIGTERM hang up cleanly (bye, recording)
         loop.add_signal_handler(signum, peer.hang_up, reason)
@@ -163,6 +218,10 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
             loop.remove_signal_handler(signum)
         if recorder is not None:
             await loop.run_in_executor(None, recorder.close, RECORDER_CLOSE_S)
+        await loop.run_in_executor(None, devices.close)
+    if devices.speaker is not None and devices.speaker.error is not None and exit_status(report.reason) == 0:
+        log.error("%s", devices.speaker.error)
+        report.reason = "speaker-failed"
     if source is not None and source.is_camera and report.reason == "source-ended":
         log.error("the camera stopped giving frames")
         report.reason = "source-failed"
