@@ -25,9 +25,20 @@ def test_services_and_build_files() -> None:
     assert {"signaling", "turn", "peer-a", "peer-b"} <= set(services)
     dockerfile = ROOT / services["signaling"]["build"]["dockerfile"]
     assert dockerfile.is_file()
-    # every folder the image copies exists (a renamed package would break the build)
-    for src in re.findall(r"^COPY (\S+) ", dockerfile.read_text(), flags=re.M):
-        assert (ROOT / src).exists(), f"Dockerfile copies {src}, which is not in the repository"
+    # every file and folder the image copies from the context exists and is not .dockerignore'd
+    # (a renamed package would break the build); copies from a build stage are the stage's
+    text = dockerfile.read_text()
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")}
+    for line in re.findall(r"^COPY (.+)$", text, flags=re.M):
+        parts = line.split()
+        if parts[0].startswith("--from="):
+            continue
+        for src in parts[:-1]:
+            assert (ROOT / src).exists(), f"Dockerfile copies {src}, which is not in the repository"
+            assert src not in ignored, f".dockerignore leaves out {src}, which the Dockerfile copies"
+    # the page's FaceMesh is installed from the lock file and built into the image, or the build fails
+    assert "npm ci" in text and "package-lock.json" in text
+    assert "--build-assets --require-face-mesh" in text
     # the peers inherit the build and the demo profile from the anchor
     for name in ("peer-a", "peer-b"):
         assert services[name]["profiles"] == ["demo"]
