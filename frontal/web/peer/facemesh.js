@@ -14,12 +14,15 @@ function loadScript(src) {
   });
 }
 
-/** A tracker of one face (refined landmarks: 478 points), the settings of sender/tracker.py. */
+/** A tracker of one face (refined landmarks: 478 points), the settings of sender/tracker.py.
+ * `useCpuInference`: the models run on the CPU (WASM SIMD, XNNPACK) rather than through WebGL: in
+ * headless Chromium here (software GL) 11 ms a frame against 105 (docs/browser.md); a real GPU
+ * gains little from WebGL for networks this small. */
 export class PageFaceMesh {
   static async create(dir = FACE_MESH_DIR) {
     if (!globalThis.FaceMesh) await loadScript(`${dir}face_mesh.js`);
     const mesh = new globalThis.FaceMesh({ locateFile: (file) => `${dir}${file}` });
-    mesh.setOptions({ maxNumFaces: 1, refineLandmarks: true, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5 });
+    mesh.setOptions({ maxNumFaces: 1, refineLandmarks: true, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5, useCpuInference: true });
     const out = new PageFaceMesh(mesh);
     await mesh.initialize();
     return out;
