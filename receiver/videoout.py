@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from codec.atomic import AtomicFile
 
 AudioFeed = Callable[[], NDArray[Any]]  # the whole track, int16 mono, sample 0 at video frame 0
-AUDIO_KBPS = 32  # the .mp4's AAC track (the call's speech is 6 kbit/s Opus: this adds nothing audible)
+AUDIO_KBPS = 32  # the .mp4's AAC track (the call's speech is 5.5 kbit/s Opus: this adds nothing audible)
 
 
 def encode_mp4(path: str | os.PathLike[str], frames: Iterable[NDArray[Any]], fps: float, crf: int = 18,

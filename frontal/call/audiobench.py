@@ -1,6 +1,6 @@
 """`frontal bench-audio`: the speech quality a call delivers, as PESQ (ITU-T P.862.2, wideband).
 
-    frontal bench-audio CLIP.mp4 [CLIP ...] [--frame-ms 20,40,60] [--bitrate 6000] [--loss 0.1] [--json OUT]
+    frontal bench-audio CLIP.mp4 [CLIP ...] [--frame-ms 20,40,60] [--bitrate 5500] [--loss 0.1] [--json OUT]
 
 Each clip's audio track (16 kHz mono) is coded with the call's Opus settings (`codec.audio`),
 decoded, and scored against the original with the `pesq` package (wideband mode, MOS-LQO 1.04 to
@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 
 from codec.atomic import atomic_write
-from codec.audio import AudioConfig, decode_packets, encode_pcm, load_audio
+from codec.audio import BITRATE, AudioConfig, decode_packets, encode_pcm, load_audio
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frontal bench-audio", description="Speech quality (PESQ WB) of the call's Opus coding.")
     p.add_argument("clips", nargs="+", type=Path, help="videos or audio files with speech")
     p.add_argument("--frame-ms", default="40", help="comma-separated frame lengths to compare (20, 40, 60)")
-    p.add_argument("--bitrate", default="6000", help="comma-separated Opus target bitrates (bit/s)")
+    p.add_argument("--bitrate", default=str(BITRATE), help="comma-separated Opus target bitrates (bit/s)")
     p.add_argument("--loss", type=float, default=0.0, help="share of message periods lost")
     p.add_argument("--period-ms", type=float, default=1000 * 2 / 15, help="message period (default 2 frames at 15 FPS)")
     p.add_argument("--seed", type=int, default=1)
