@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench-call": ("frontal.call.bench", "a loopback call: payload/wire kbps, latency, FPS"),
     "bench-views": ("frontal.call.viewbench", "source-view image formats: bytes at equal quality"),
     "bench-audio": ("frontal.call.audiobench", "speech coding: PESQ of Opus at the call's settings, with and without loss"),
+    "bench-page": ("frontal.pagebench", "the browser page's cost per frame, measured in headless Chromium"),
     "serve": ("frontal.serve", "run the signaling server and the web app (create a room, invite, join)"),
     "bench-signaling": ("signaling.bench", "load-test the signaling server on loopback"),
 }
