@@ -8,9 +8,10 @@ The web app is one folder of static files shipped as package data (`frontal/web/
     signaling.js           the signaling protocol as an ES module (`SignalingChannel`)
     codec/                 the codec in JavaScript (docs/browser.md)
     peer/                  the page as a peer: tracking, the shape fit, views, the sender, WebRTC
+    render/                the geometry renderer in JavaScript (the page's receiving half)
     dist/                  built, not committed (`build_assets`, `make web`): the page's data
-                           (`dist/data/`: the entropy tables, the shape model, the tracker's
-                           template and settings, `manifest.json`) and FaceMesh
+                           (`dist/data/`: the entropy tables, the shape model, the renderer's
+                           mesh topology, the tracker's template and settings, `manifest.json`) and FaceMesh
                            (`dist/face_mesh/`: the npm package `@mediapipe/face_mesh`, pinned in
                            package-lock.json, installed by `npm ci`)
 
@@ -35,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import receiver
 from codec.shape import DEFAULT_SHAPE_MODEL, load_shape_model
 from codec.tables import DEFAULT_TABLES, load_tables
 from sender.face_template import TEMPLATE
@@ -59,6 +61,8 @@ FACE_MESH_FILES = (
     "face_mesh_solution_wasm_bin.wasm",
 )
 MANIFEST_VERSION = 1
+# the renderer's triangle mesh (receiver.mesh.MeshTopology; `import receiver` loads no cv2 nor torch)
+TOPOLOGY = Path(receiver.__file__).resolve().parent / "mesh_data" / "facemesh.json"
 BUILD_HINT = "run `make web` (needs Node.js and npm for FaceMesh), or `npm ci && python -m frontal.serve --build-assets`"
 
 
@@ -108,6 +112,8 @@ def build_assets(dist: Path = DIST_DIR, node_modules: Path | None = None) -> dic
             tables[src.name] = {"digest": load_tables(src).digest}
         shutil.copyfile(DEFAULT_SHAPE_MODEL, data / DEFAULT_SHAPE_MODEL.name)
         model = load_shape_model()
+        shutil.copyfile(TOPOLOGY, data / TOPOLOGY.name)
+        topology_version = json.loads(TOPOLOGY.read_text(encoding="utf-8")).get("version")
         (data / "tracker.json").write_text(json.dumps(template_document(), separators=(",", ":")))
         face_mesh: dict[str, Any] | None = None
         package = node_modules / FACE_MESH_PACKAGE
@@ -127,6 +133,7 @@ def build_assets(dist: Path = DIST_DIR, node_modules: Path | None = None) -> dic
             "tables": tables,
             "shape_model": {"file": DEFAULT_SHAPE_MODEL.name, "digest": model.digest, "k": model.k,
                             "sha256": _sha256(DEFAULT_SHAPE_MODEL)},
+            "topology": {"file": TOPOLOGY.name, "version": topology_version, "sha256": _sha256(TOPOLOGY)},
             "tracker": "tracker.json",
             "face_mesh": face_mesh,
         }
@@ -153,6 +160,9 @@ def asset_problems(dist: Path = DIST_DIR) -> list[str]:
         problems.append(f"{path} is of another version")
     if manifest.get("shape_model", {}).get("sha256") != _sha256(DEFAULT_SHAPE_MODEL):
         problems.append("its shape model is not the installed one")
+    installed, copy = _sha256(TOPOLOGY), dist / "data" / TOPOLOGY.name
+    if (manifest.get("topology") or {}).get("sha256") != installed or not copy.is_file() or _sha256(copy) != installed:
+        problems.append("its mesh topology is not the installed one")
     for name in manifest.get("tables", {}):
         src = DEFAULT_TABLES.parent / name
         if not src.is_file() or (dist / "data" / "tables" / name).read_bytes() != src.read_bytes():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import json
 import shutil
 import ssl
@@ -20,7 +21,8 @@ import websockets
 
 from codec.shape import DEFAULT_SHAPE_MODEL, load_shape_model
 from codec.tables import DEFAULT_TABLES
-from frontal.serve import WEB_DIR, asset_problems, build_assets, template_document
+from frontal.serve import TOPOLOGY, WEB_DIR, asset_problems, build_assets, template_document
+from receiver.mesh import MESH_DATA_VERSION
 from sender.face_template import TEMPLATE
 from sender.landmarks import RIGID_INDICES
 from signaling.cli import main as serve_main
@@ -117,6 +119,29 @@ def test_built_assets_match_the_python_packages(tmp_path: Path) -> None:
     tracker = json.loads((dist / "data" / "tracker.json").read_text())
     assert tracker == json.loads(json.dumps(template_document()))
     assert tracker["template"] == [list(p) for p in TEMPLATE] and tracker["rigid"] == list(RIGID_INDICES)
+    # the renderer's mesh topology, byte for byte, named with its sha256
+    assert TOPOLOGY == Path(__file__).resolve().parent.parent / "receiver" / "mesh_data" / "facemesh.json"
+    copy = dist / "data" / "facemesh.json"
+    assert copy.read_bytes() == TOPOLOGY.read_bytes()
+    assert manifest["topology"] == {"file": "facemesh.json", "version": MESH_DATA_VERSION,
+                                    "sha256": hashlib.sha256(TOPOLOGY.read_bytes()).hexdigest()}
+
+
+def test_asset_problems_notice_a_stale_topology(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    build_assets(dist, node_modules=tmp_path / "no_node_modules")
+    stale = sorted([*asset_problems(dist), "its mesh topology is not the installed one"])
+    copy = dist / "data" / "facemesh.json"
+    copy.write_text(copy.read_text().replace('"version": 1', '"version": 1 '))
+    assert sorted(asset_problems(dist)) == stale
+    copy.unlink()
+    assert sorted(asset_problems(dist)) == stale
+    build_assets(dist, node_modules=tmp_path / "no_node_modules")
+    manifest_path = dist / "data" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["topology"]  # a dist built before the page could render
+    manifest_path.write_text(json.dumps(manifest))
+    assert sorted(asset_problems(dist)) == stale
 
 
 def test_build_command_without_node_modules(tmp_path: Path) -> None:
@@ -129,7 +154,8 @@ def test_build_command_without_node_modules(tmp_path: Path) -> None:
 def test_served_urls_of_the_built_files() -> None:
     with ServerThread(web_dir=WEB_DIR) as server:
         for path in ("/web/dist/data/manifest.json", "/web/dist/data/tables/shape.json", "/web/dist/data/tracker.json",
-                     "/web/dist/data/facemesh_shape.safetensors", "/web/dist/face_mesh/face_mesh.js",
+                     "/web/dist/data/facemesh_shape.safetensors", "/web/dist/data/facemesh.json", "/web/render/index.js",
+                     "/web/dist/face_mesh/face_mesh.js",
                      "/web/dist/face_mesh/face_mesh_solution_simd_wasm_bin.wasm", "/web/codec/index.js", "/web/peer/call.js"):
             with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(server.url + path, timeout=10) as reply:
                 assert reply.status == 200, path

@@ -5,6 +5,7 @@
 //   const model = ShapeModel.fromSafetensors(await (await fetch(url)).arrayBuffer());
 //   const fitter = new ShapeFitter(model, 48);
 //   const record = fitter.record(landmarks);   // {pose: Float32Array(6), shape: Float32Array(48)}
+//   const mesh = model.truncated(48).reconstruct(record.pose, record.shape);   // the receiver's [478*3]
 
 export const NUM_POINTS = 478;
 export const POSE_SIZE = 6;
@@ -71,6 +72,37 @@ export class ShapeModel {
     return Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
+  /** The pose-free shape [478*3] (Float64Array, model frame) of coefficients [k]: mean + Σ c_k
+   * basis_k (codec.shape ShapeModel.shape). */
+  shape(coeffs) {
+    if (coeffs.length !== this.k) throw new Error(`expected ${this.k} shape coefficients, got ${coeffs.length}`);
+    const size = NUM_POINTS * 3;
+    const out = new Float64Array(size);
+    for (let k = 0; k < this.k; k++) {
+      const c = Number(coeffs[k]), base = k * size;
+      for (let j = 0; j < size; j++) out[j] += c * this.basis[base + j];
+    }
+    for (let j = 0; j < size; j++) out[j] += this.mean[j];
+    return out;
+  }
+
+  /** The mesh [478*3] (Float64Array, normalised crop coordinates, z relative) of pose [6] (yaw,
+   * pitch, roll, log scale, tx, ty) and coefficients [k] (codec.shape ShapeModel.reconstruct). */
+  reconstruct(pose, coeffs) {
+    if (pose.length !== POSE_SIZE) throw new Error(`expected a pose of ${POSE_SIZE} values, got ${pose.length}`);
+    const shape = this.shape(coeffs);
+    const r = rotationMatrix(pose[0], pose[1], pose[2]);
+    const scale = Math.exp(pose[3]);
+    const out = new Float64Array(NUM_POINTS * 3);
+    for (let i = 0; i < out.length; i += 3) {
+      const x = scale * shape[i], y = scale * shape[i + 1], z = scale * shape[i + 2];
+      for (let a = 0; a < 3; a++) out[i + a] = x * r[3 * a] + y * r[3 * a + 1] + z * r[3 * a + 2];
+      out[i] += pose[4];
+      out[i + 1] += pose[5];
+    }
+    return out;
+  }
+
   /** Coefficients [k] (Float64Array) of a pose-free shape [478*3]: the weighted projection. */
   project(normalised) {
     const out = new Float64Array(this.k);
@@ -88,6 +120,21 @@ export class ShapeModel {
     }
     return out;
   }
+}
+
+/** The head rotation [9] (row-major; template frame -> camera frame) Rz(roll) · Ry(-yaw) ·
+ * Rx(-pitch), as codec.shape.rotation_matrix. */
+export function rotationMatrix(yaw, pitch, roll) {
+  const cy = Math.cos(-yaw), sy = Math.sin(-yaw), cp = Math.cos(-pitch), sp = Math.sin(-pitch);
+  const cr = Math.cos(roll), sr = Math.sin(roll);
+  const mul = (a, b) => Array.from({ length: 9 }, (_, n) => {
+    const i = Math.floor(n / 3), j = n % 3;
+    return a[3 * i] * b[j] + a[3 * i + 1] * b[3 + j] + a[3 * i + 2] * b[6 + j];
+  });
+  const rz = [cr, -sr, 0, sr, cr, 0, 0, 0, 1];
+  const ry = [cy, 0, sy, 0, 1, 0, -sy, 0, cy];
+  const rx = [1, 0, 0, 0, cp, -sp, 0, sp, cp];
+  return mul(mul(rz, ry), rx);
 }
 
 // --- a similarity (Umeyama 1991), as sender/pose.py fit_similarity ----------------------------
