@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("encoding", result["encode_ms"], None))
     print(_row("tracking + encoding", result["track_encode_ms"], TARGETS_MS["track_encode_ms"]))
     print(_row("render (receiver)", result["render_ms"], TARGETS_MS["render_ms"]))
+    print(_row("a view arriving (once)", result["view_add_ms"], None))
     if args.json is not None:
         atomic_write(args.json, json.dumps(result, indent=2).encode())
     return 0

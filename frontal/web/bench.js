@@ -5,12 +5,14 @@
 //
 //   const { runBench } = await import('/web/bench.js');
 //   const result = await runBench({ frames: 150, fps: 15 });   // JSON-ready
-import { FieldSet } from './codec/index.js';
-import { VIEW_FORMAT, VIEW_QUALITY, loadCallData } from './peer/call.js';
+import { FieldSet, StreamDecoder, decodeIntraRecord, messages, wire } from './codec/index.js';
+import { DATA_DIR, VIEW_FORMAT, VIEW_QUALITY, loadCallData } from './peer/call.js';
 import { PageFaceMesh } from './peer/facemesh.js';
 import { PageSender } from './peer/sender.js';
 import { ShapeFitter } from './peer/shape.js';
+import { decodeViewImage } from './peer/receiver.js';
 import { PageTracker, cropImage } from './peer/tracker.js';
+import { PageMeshRenderer, loadTopology } from './render/index.js';
 
 const percentile = (values, q) => {
   if (!values.length) return null;
@@ -35,12 +37,54 @@ function encodeView(view) {
   }, `image/${VIEW_FORMAT}`, VIEW_QUALITY));
 }
 
+/** The receiving half as a call's receiver runs it (peer/receiver.js): views assembled, decoded
+ * and added to the geometry renderer; driving messages decoded; each frame drawn, timed. */
+export async function geometryReceiver(data, fields, mode) {
+  const topology = await loadTopology(`${DATA_DIR}${data.manifest.topology.file}`);
+  const renderer = new PageMeshRenderer({ topology, shapeModel: data.model });
+  const decoder = new StreamDecoder(fields, data.tables);
+  const views = new messages.ViewAssembler();
+  const pending = [];
+  const viewMs = [];
+  let newest = null;
+  return {
+    viewMs,
+    async control(message) {
+      if (typeof message === 'string') return;
+      const done = views.add(message);
+      if (!done) return;
+      const [meta, bytes] = done;
+      const t = performance.now();
+      const image = await decodeViewImage(bytes, meta.format);
+      renderer.addViewRecord(image, decodeIntraRecord(fields, meta.record, mode, data.tables));
+      viewMs.push(performance.now() - t);
+    },
+    driving(message) {
+      for (const p of messages.parseDriving(message, new messages.CompactContext(mode, newest, decoder.intraSeq))) {
+        newest = p.seq;
+        pending.push(decoder.decode(wire.pack(p)).record);
+      }
+    },
+    /** Draws the frames decoded since the last call; the ms of each (none before the first view). */
+    render() {
+      const out = [];
+      while (pending.length) {
+        const record = pending.shift();
+        if (!renderer.numViews) continue;
+        const t = performance.now();
+        renderer.render(record);
+        out.push(performance.now() - t);
+      }
+      return out;
+    },
+  };
+}
+
 /**
- * `frames` camera frames, one after another (each waits for a new camera frame). `receiver`: an
- * optional factory `(data) => ({ control(message), driving(message), render() -> ms })` for the
- * receiving half (the same classes a call uses); without it only the sending half is measured.
+ * `frames` camera frames, one after another (each waits for a new camera frame), through the
+ * sending half and, with `receive` (default), the receiving half on what it sent.
  */
-export async function runBench({ frames = 150, fps = 15, nShape = 48, receiver = null } = {}) {
+export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = true } = {}) {
   const t0 = performance.now();
   const data = await loadCallData();
   const fields = new FieldSet({ n_sup: 0, n_shape: nShape });
@@ -55,9 +99,8 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receiver =
   const faceMesh = await PageFaceMesh.create();
   await faceMesh.detect(video); // the first frame loads WASM and the models: not a call's frame
   const setupMs = performance.now() - t0;
-  const rx = receiver ? await receiver(data) : null;
-  const hello = sender.hello(Date.now());
-  if (rx) rx.control(hello);
+  const rx = receive ? await geometryReceiver(data, fields, sender.config.mode) : null;
+  sender.hello(Date.now());
   const detectMs = [], trackMs = [], encodeMs = [], renderMs = [];
   let found = 0, drivingBytes = 0, drivingMessages = 0, views = 0;
   const started = performance.now();
@@ -77,15 +120,12 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receiver =
       sender.addEncodedView(out.view, out.view.image ? await encodeView(out.view) : null, VIEW_FORMAT);
       views += 1;
     }
-    for (const m of out.control) if (rx) rx.control(m);
+    for (const m of out.control) if (rx) await rx.control(m);
     if (out.driving) {
       drivingBytes += out.driving.length; drivingMessages += 1;
       if (rx) rx.driving(out.driving);
     }
-    if (rx) {
-      const ms = await rx.render();
-      if (ms !== null) renderMs.push(ms);
-    }
+    if (rx) renderMs.push(...rx.render());
   }
   const seconds = (performance.now() - started) / 1000;
   faceMesh.close();
@@ -96,6 +136,7 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receiver =
     frames_per_s: frames / seconds,
     facemesh_ms: summary(detectMs), track_ms: summary(trackMs), encode_ms: summary(encodeMs),
     track_encode_ms: summary(sendMs), render_ms: rx ? summary(renderMs) : null,
+    view_add_ms: rx ? summary(rx.viewMs) : null,
     driving_messages: drivingMessages, driving_bytes: drivingBytes,
     user_agent: navigator.userAgent, hardware_concurrency: navigator.hardwareConcurrency,
   };
