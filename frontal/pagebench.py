@@ -103,11 +103,11 @@ class DevTools:
 
 RUN = """(async () => {
   const { runBench } = await import('/web/bench.js');
-  return JSON.stringify(await runBench({ frames: %d, fps: %s }));
+  return JSON.stringify(await runBench({ frames: %d, fps: %s%s }));
 })()"""
 
 
-async def _drive(devtools_url: str, page_url: str, frames: int, fps: float, timeout: float) -> dict[str, Any]:
+async def _drive(devtools_url: str, page_url: str, frames: int, fps: float, side: str, timeout: float) -> dict[str, Any]:
     import websockets  # noqa: PLC0415 (only this command speaks the DevTools protocol)
 
     async with websockets.connect(devtools_url, max_size=1 << 24) as ws:
@@ -120,7 +120,7 @@ async def _drive(devtools_url: str, page_url: str, frames: int, fps: float, time
             if state.get("result", {}).get("value") == "http: complete":
                 break
             await asyncio.sleep(0.1)
-        out = await cdp.call("Runtime.evaluate", {"expression": RUN % (frames, json.dumps(fps)), "awaitPromise": True,
+        out = await cdp.call("Runtime.evaluate", {"expression": RUN % (frames, json.dumps(fps), side), "awaitPromise": True,
                                                   "returnByValue": True}, session, timeout=timeout)
         if "exceptionDetails" in out:
             details = out["exceptionDetails"]
@@ -130,7 +130,7 @@ async def _drive(devtools_url: str, page_url: str, frames: int, fps: float, time
         return result
 
 
-def run_bench(video: Path, frames: int, fps: float, chromium: str, timeout: float) -> dict[str, Any]:
+def run_bench(video: Path, frames: int, fps: float, chromium: str, timeout: float, facemesh_side: int | None = None) -> dict[str, Any]:
     problems = asset_problems()
     if problems:
         raise PageBenchError(f"the page's files are not built: {'; '.join(problems)} (run `make web`)")
@@ -157,7 +157,8 @@ def run_bench(video: Path, frames: int, fps: float, chromium: str, timeout: floa
                     url = m.group(1) if m else None
                 if url is None:
                     raise PageBenchError(f"{chromium} did not start (no DevTools endpoint)")
-                result = asyncio.run(_drive(url, server.url + "/", frames, fps, timeout))
+                side = "" if facemesh_side is None else f", facemeshSide: {int(facemesh_side)}"
+                result = asyncio.run(_drive(url, server.url + "/", frames, fps, side, timeout))
             finally:
                 proc.terminate()
                 try:
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video", default="default", help="the camera's clip ('default': the embedded clip)")
     p.add_argument("--frames", type=int, default=150, help="camera frames to run (default 150)")
     p.add_argument("--fps", type=float, default=15.0)
+    p.add_argument("--facemesh-side", type=int, help="the longer side FaceMesh sees (default: the page's, 320; 0: the whole frame)")
     p.add_argument("--chromium", help="the browser binary (default: chromium on PATH)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before the run is abandoned")
     p.add_argument("--json", type=Path, help="write everything measured as JSON")
@@ -195,13 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         video = default_video() if args.video == "default" else Path(args.video)
         if not video.is_file():
             raise PageBenchError(f"{video}: no such file")
-        result = run_bench(video, args.frames, args.fps, find_chromium(args.chromium), args.timeout)
+        result = run_bench(video, args.frames, args.fps, find_chromium(args.chromium), args.timeout, args.facemesh_side)
     except (PageBenchError, VideoError, OSError, TimeoutError) as exc:
         print(f"frontal bench-page: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 1
-    print(f"{result['browser']} ({result['hardware_concurrency']} cores), camera {result['camera'][0]}x{result['camera'][1]}, "
-          f"{result['frames']} frames in {result['seconds']:.1f} s; faces found {result['faces_found']}/{result['frames']}; "
-          f"views {result['views']}; load {result['load_average'][0]:.1f}")
+    side = result["facemesh_side"]
+    sees = f"at most {side} px" if side else "the whole frame"
+    print(f"{result['browser']} ({result['hardware_concurrency']} cores), camera {result['camera'][0]}x{result['camera'][1]} "
+          f"(FaceMesh sees {sees}), {result['frames']} frames in {result['seconds']:.1f} s; faces found "
+          f"{result['faces_found']}/{result['frames']}; views {result['views']}; load {result['load_average'][0]:.1f}")
     print(_row("FaceMesh", result["facemesh_ms"], None))
     print(_row("tracking (FaceMesh+fit)", result["track_ms"], None))
     print(_row("encoding", result["encode_ms"], None))

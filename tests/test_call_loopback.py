@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from frontal.call.impair import Impairment
 from frontal.call.peer import CallPeer, CallReport, PeerConfig
@@ -126,3 +130,44 @@ def test_bundled_frames_are_played_out_at_the_sender_rate(server) -> None:
     assert 8 * sa["driving_bytes_sent"] == sa["payload_bits"] + 8 * (4 + 2) * messages
     assert sb["packets_decoded"] == sa["frames_encoded"]
     assert sb["frames_rendered"] >= 0.8 * sa["frames_encoded"] - FPS and sb["frames_skipped"] <= 2
+
+
+class _SlowStart(VideoSource):
+    """A source whose first frame comes `delay_s` after the call starts (a page warming FaceMesh),
+    then frames for `frames_s`, then none while the call stays open (a sender that went quiet)."""
+
+    def __init__(self, delay_s: float, frames_s: float) -> None:
+        super().__init__(default_video(), FPS)
+        self.delay_s, self.frames_s = delay_s, frames_s
+
+    async def frames(self, executor: Executor) -> AsyncIterator[NDArray[Any]]:
+        await asyncio.sleep(self.delay_s)
+        end = time.monotonic() + self.frames_s
+        async for frame in super().frames(executor):
+            if time.monotonic() > end:
+                await asyncio.sleep(3600)
+            yield frame
+
+
+def test_silence_timeout_runs_from_the_first_driving_message(server) -> None:
+    """A sender whose hello comes seconds before its first frame is not hung up on; once it has
+    sent, silence still ends the call."""
+    async def run() -> tuple[CallReport, CallReport, float]:
+        invite = await asyncio.to_thread(create_room, server.ws_url, proxy=None)
+        pa = make_peer(server.ws_url, invite.room, invite.token, True)
+        pa.source = _SlowStart(3.0, 1.5)
+        ta = asyncio.create_task(pa.run(15.0))
+        await asyncio.wait_for(pa.joined.wait(), 10)
+        pb = make_peer(server.ws_url, invite.room, invite.token, False, silence=1.5)
+        tb = asyncio.create_task(pb.run(30.0))
+        await asyncio.wait_for(pb.connected.wait(), 20)
+        t0 = time.monotonic()
+        rb = await asyncio.wait_for(tb, 40)
+        ended_after = time.monotonic() - t0
+        return await asyncio.wait_for(ta, 20), rb, ended_after
+
+    ra, rb, ended_after = asyncio.run(run())
+    assert rb.stats["packets_decoded"] > 0  # B waited through 3 s without a frame (its timeout: 1.5 s)
+    assert rb.reason == "silence"  # then A went quiet for 1.5 s
+    assert 3.0 + 1.5 + 1.5 - 0.5 < ended_after < 12.0, ended_after
+    assert ra.reason == "bye"

@@ -9,7 +9,9 @@ makes the offer when the second arrives. Both channels are negotiated out of ban
 both sides create them identically. Each side that has a source sends `hello`, then driving
 messages and source views; each side renders what it receives (`ReceiverSide`). The call ends on
 `duration_s`, the other's `bye`, the other leaving the room, the connection failing or closing,
-or `silence_timeout_s` without a driving message from a peer that was sending.
+or `silence_timeout_s` without a driving message from a peer that was sending (counted from its
+first driving message: a peer whose tracker is slow to start, e.g. a page warming FaceMesh, or
+that sees no face yet, is not hung up on).
 
 Speech (`PeerConfig.audio`). A source with an audio track (`VideoSource(..., audio=True)`) is
 played on the video's clock: each loop's first frame anchors it, a task takes the samples due every
@@ -145,6 +147,7 @@ class CallPeer:
         self._views = ViewAssembler()
         self._view_task: asyncio.Future[None] | None = None  # a source view being encoded in a thread
         self._last_driving = time.monotonic()
+        self._heard_driving = False  # the silence timeout runs from the other's first driving message
         self.transport = TransportCounters()
         self.dtls_cipher: str | None = None
 
@@ -343,6 +346,7 @@ class CallPeer:
         @driving.on("message")
         def _driving(message: bytes | str) -> None:
             self._last_driving = time.monotonic()
+            self._heard_driving = True
             if isinstance(message, str):
                 self.stats.add(packets_bad=1)
                 return
@@ -495,7 +499,7 @@ class CallPeer:
             if self.receiver.error is not None:
                 self._fail("renderer-failed", self.receiver.error)
             silent = time.monotonic() - self._last_driving
-            if self.receiver.hello is not None and silent > cfg.silence_timeout_s:
+            if self._heard_driving and silent > cfg.silence_timeout_s:
                 log.warning("no driving packet for %.1f s: the other peer is gone", silent)
                 self._finish("silence")
             if self.on_stats is not None:

@@ -1,8 +1,9 @@
 // Frontal's one page, in the mode of whoever served it:
-//   agent  (`frontal call --browser`, answers GET /config): Join runs the call through the local agent;
 //   server (`frontal serve`): create a room (POST /rooms), share its invite link, and join it from
-//          this page (peer/call.js: the page tracks and sends; it does not draw the other caller
-//          yet) or with the `frontal call` commands shown.
+//          this page (peer/call.js: the page tracks and sends your face, and draws the other
+//          caller's) or with the `frontal call` command shown;
+//   agent  (`frontal call --browser`, answers GET /config; a debugging aid): Join runs the call
+//          through the local agent.
 // Room and token come from an invite link, /r/ROOM#token=TOKEN (the fragment never reaches a server);
 // ?autojoin=1 joins at once (tests).
 import { startCall } from "./call.js";
@@ -10,7 +11,6 @@ import { PageCall, loadCallData } from "./peer/call.js";
 import { ROOM_PATTERN, TOKEN_PATTERN, createRoom } from "./signaling.js";
 
 const $ = (id) => document.getElementById(id);
-const AGENT_PORT = 8090; // `frontal call --ui-port` default
 
 function setStatus(text, state = "idle") {
   $("status").textContent = text;
@@ -58,9 +58,7 @@ function showInvite(room, token, signaling, intro) {
   $("commands-intro").textContent = intro;
   $("commands").textContent = [
     "# a window on this machine, camera 0 (--video FILE plays a file instead):",
-    joinCommand(room, token, signaling, ["--camera", "0"]),
-    `# or this browser, through a local agent (then open http://127.0.0.1:${AGENT_PORT}/r/${room}):`,
-    joinCommand(room, token, signaling, ["--browser"]),
+    joinCommand(room, token, signaling, ["--camera", "0"]), // --renderer mesh, the default: what the page draws
   ].join("\n");
   $("invite").hidden = false;
 }
@@ -89,20 +87,52 @@ async function pageCallProblem() {
 
 let currentCall = null;
 
+/** The live statistics, two lines: what this page sends and what it receives and draws. */
+function statsText(snap) {
+  const f = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
+  const s = snap.sender || {}, r = snap.receiver || {}, w = snap.wire || {};
+  const sent = snap.seconds > 0 && s.frames_encoded !== undefined ? s.frames_encoded / snap.seconds : null;
+  const track = snap.frames_tracked ? snap.track_ms_total / snap.frames_tracked : null;
+  return `send  payload ${f(w.payload_kbps_sent, 2)} kbps   wire ${f(w.wire_kbps_sent, 2)} kbps   ${f(sent)} fps coded   tracking ${f(track, 0)} ms/frame` +
+    `${snap.video_muted ? "   (video off)" : ""}\n` +
+    `recv  payload ${f(w.payload_kbps_received, 2)} kbps   wire ${f(w.wire_kbps_received, 2)} kbps   ${f(r.fps_rendered_recent)} fps drawn   ` +
+    `latency p50 ${f(r.latency_ms_p50, 0)} / p95 ${f(r.latency_ms_p95, 0)} ms   render ${f(r.render_ms_mean)} / p95 ${f(r.render_ms_p95)} ms\n` +
+    `      frames decoded ${r.packets_decoded ?? 0}, drawn ${r.frames_rendered ?? 0}, late ${r.frames_dropped_late ?? 0}, ` +
+    `lost ${r.packets_lost ?? 0}, bad ${(r.packets_bad ?? 0) + (r.control_bad ?? 0)}, views ${r.views_received ?? 0}`;
+}
+
 async function joinInPage(room, token) {
   $("join").disabled = true;
   $("hangup").disabled = false;
+  $("mute-video").disabled = false;
+  $("mute-video").textContent = "Turn video off";
+  $("mute-audio").textContent = "Mute microphone"; // speech: enabled once the microphone is sending
+  $("mute-audio").setAttribute("aria-pressed", "false");
+  $("speech-note").textContent = "";
   $("page-call").hidden = false;
-  const call = new PageCall({ video: $("preview"), room, token, onStatus: setStatus });
+  $("remote-figure").dataset.state = "waiting";
+  const call = new PageCall({ video: $("preview"), canvas: $("remote-canvas"), room, token, onStatus: setStatus });
   currentCall = call;
   window.frontalCall = call; // for the tests and the console
-  const show = () => { $("page-stats").textContent = JSON.stringify(call.snapshot(), null, 1); };
+  call.addEventListener("speech", (e) => { // speech (peer/audio.js): sending, or why the call is video-only
+    $("mute-audio").disabled = Boolean(e.detail);
+    $("speech-note").textContent = e.detail ? `Video only: ${e.detail}.` : "";
+  });
+  const show = () => {
+    const snap = call.snapshot();
+    $("page-live-stats").textContent = statsText(snap);
+    $("page-stats").textContent = JSON.stringify(snap, null, 1);
+  };
   const ticker = setInterval(show, 1000);
+  call.addEventListener("first-frame", () => { $("remote-figure").dataset.state = "drawing"; });
   call.addEventListener("ended", () => {
     clearInterval(ticker);
     show();
     $("join").disabled = false;
     $("hangup").disabled = true;
+    $("mute-video").disabled = true;
+    $("mute-audio").disabled = true;
+    $("remote-figure").dataset.state = "ended";
     currentCall = null;
   });
   try {
@@ -116,9 +146,23 @@ async function joinInPage(room, token) {
 function serverMode() {
   const signaling = `${window.location.protocol === "https:" ? "wss:" : "ws:"}//${window.location.host}/ws`;
   let problem = "the page's files are still being checked";
-  let intro = "Join from a machine with Frontal installed, with one of these commands:";
+  let intro = "Join from a machine with Frontal installed, with this command:";
   $("join").textContent = "Show how to join";
   $("hangup").addEventListener("click", () => { if (currentCall) currentCall.end("hangup"); });
+  $("mute-audio").addEventListener("click", () => { // speech (peer/audio.js): muted sends no speech at all
+    if (!currentCall) return;
+    const muted = $("mute-audio").getAttribute("aria-pressed") !== "true";
+    currentCall.setSpeechMuted(muted);
+    $("mute-audio").textContent = muted ? "Unmute microphone" : "Mute microphone";
+    $("mute-audio").setAttribute("aria-pressed", String(muted));
+  });
+  $("mute-video").addEventListener("click", () => {
+    if (!currentCall) return;
+    currentCall.setVideoMuted(!currentCall.muted);
+    $("mute-video").textContent = currentCall.muted ? "Turn video on" : "Turn video off";
+    $("mute-video").setAttribute("aria-pressed", String(currentCall.muted));
+  });
+  $("show-stats").addEventListener("change", () => { $("page-live-stats").hidden = !$("show-stats").checked; });
   const show = (room, token, status) => {
     try {
       checkRoom(room, token);
@@ -131,7 +175,7 @@ function serverMode() {
     showInvite(room, token, signaling, intro);
     setStatus(status, "ready");
   };
-  const joinStatus = (room) => `To join room ${room}, run one of the commands below.`;
+  const joinStatus = (room) => (problem ? `To join room ${room}, run the command below.` : `Room ${room}: press Join.`);
   $("create").addEventListener("click", async () => {
     $("create").disabled = true;
     setStatus("Creating a room…", "waiting");
@@ -161,10 +205,11 @@ function serverMode() {
     problem = found;
     $("page-call-note").textContent = problem ? `This page cannot hold the call itself here: ${problem}.` : "";
     if (problem) return;
-    intro = "Or join from a machine with Frontal installed (the page sends a shape call: use --renderer mesh), with one of these commands:";
+    intro = "The other caller opens the link in a browser, or joins from a machine with Frontal installed with this command:";
     $("commands-intro").textContent = intro;
     $("join").textContent = "Join";
     if (room && token && autojoin) joinInPage(room, token);
+    else if (room && token && !currentCall) setStatus(joinStatus(room), "ready");
   });
 }
 
@@ -174,7 +219,7 @@ function agentMode(config) {
   const fromLink = fromUrl();
   $("room").value = fromLink.room || config.room || "";
   $("token").value = fromLink.token || config.token || "";
-  const intro = "The other caller joins from a machine with Frontal installed, with one of these commands:";
+  const intro = "The other caller joins from a machine with Frontal installed, with this command:";
   let shown = "";
   const invite = (token) => {
     if (token !== shown) showInvite($("room").value, (shown = token), config.signaling, intro);

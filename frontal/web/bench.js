@@ -7,7 +7,7 @@
 //   const result = await runBench({ frames: 150, fps: 15 });   // JSON-ready
 import { FieldSet, StreamDecoder, decodeIntraRecord, messages, wire } from './codec/index.js';
 import { DATA_DIR, VIEW_FORMAT, VIEW_QUALITY, loadCallData } from './peer/call.js';
-import { PageFaceMesh } from './peer/facemesh.js';
+import { INPUT_SIDE, PageFaceMesh } from './peer/facemesh.js';
 import { PageSender } from './peer/sender.js';
 import { ShapeFitter } from './peer/shape.js';
 import { decodeViewImage } from './peer/receiver.js';
@@ -84,7 +84,7 @@ export async function geometryReceiver(data, fields, mode) {
  * `frames` camera frames, one after another (each waits for a new camera frame), through the
  * sending half and, with `receive` (default), the receiving half on what it sent.
  */
-export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = true } = {}) {
+export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = true, facemeshSide = INPUT_SIDE } = {}) {
   const t0 = performance.now();
   const data = await loadCallData();
   const fields = new FieldSet({ n_sup: 0, n_shape: nShape });
@@ -96,7 +96,7 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = 
   document.body.appendChild(video);
   video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
   await video.play();
-  const faceMesh = await PageFaceMesh.create();
+  const faceMesh = await PageFaceMesh.create(undefined, { inputSide: facemeshSide });
   await faceMesh.detect(video); // the first frame loads WASM and the models: not a call's frame
   const setupMs = performance.now() - t0;
   const rx = receive ? await geometryReceiver(data, fields, sender.config.mode) : null;
@@ -132,7 +132,7 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = 
   for (const t of video.srcObject.getTracks()) t.stop();
   const sendMs = trackMs.map((t, i) => t + encodeMs[i]);
   return {
-    frames, fps, seconds, setup_ms: setupMs, faces_found: found, views,
+    frames, fps, facemesh_side: facemeshSide, seconds, setup_ms: setupMs, faces_found: found, views,
     frames_per_s: frames / seconds,
     facemesh_ms: summary(detectMs), track_ms: summary(trackMs), encode_ms: summary(encodeMs),
     track_encode_ms: summary(sendMs), render_ms: rx ? summary(renderMs) : null,

@@ -96,6 +96,7 @@ export class PageSender {
     if (tracked.faceFound || this.hadFace) {
       this.hadFace = true;
       record = this.fitter.record(tracked.landmarks);
+      this.lastRecord = record;
     }
     const before = this.views.best;
     this.views.consider(tracked, { image: null, record });
@@ -122,6 +123,19 @@ export class PageSender {
     out.encoded.push(enc);
     if (this.bundle.length >= this.config.framesPerMessage) out.driving = this.flush();
     return out;
+  }
+
+  /** The last coded pose again, as a new frame, sent at once with whatever waits (one driving
+   * message; null before the first face). The page's muted video: the other keeps the last pose
+   * and still hears from us (a desktop peer hangs up after 5 s without a driving message). */
+  repeat(captureUnixMs) {
+    if (!this.lastRecord || this.epochMs === null) return null;
+    const enc = this.encoder.encode(this.lastRecord, Math.trunc(captureUnixMs - this.epochMs));
+    this.stats.frames_encoded += 1;
+    this.stats.payload_bits += enc.payloadBits;
+    this.stats.intra_frames += enc.intra ? 1 : 0;
+    this.bundle.push(enc);
+    return this.flush();
   }
 
   /** The frames waiting, as one compact bundle (null if none). */
