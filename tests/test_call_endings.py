@@ -115,7 +115,7 @@ def test_ctrl_c_and_sigterm_hang_up_cleanly(server: ServerThread, tmp_path: Path
 
 def test_a_recorder_that_cannot_keep_up(server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    def slow(path: object, frames: Iterator[np.ndarray], fps: float, crf: int = 18) -> int:
+    def slow(path: object, frames: Iterator[np.ndarray], fps: float, crf: int = 18, **kwargs: object) -> int:
         count = 0
         for _ in frames:  # a writer at a frame a second: far behind 10 frames a second
             time.sleep(1.0)
