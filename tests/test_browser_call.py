@@ -61,18 +61,23 @@ const done = arguments[arguments.length - 1];
 """
 
 
-def test_facemesh_runs_offline_in_the_page(tmp_path: Path) -> None:
-    """FaceMesh from /web/dist/face_mesh/ finds the clip's face: 478 points a frame."""
+def run_in_page(tmp_path: Path, script: str, *args: object, seconds: float = 2, timeout_s: float = 120) -> dict:
+    """`script` (async, WebDriver's `done` last) in the served page, the embedded clip as the camera."""
     y4m = tmp_path / "clip.y4m"
-    write_y4m(y4m, seconds=2)
+    write_y4m(y4m, seconds=seconds)
     with ServerThread(web_dir=WEB_DIR) as server:
         driver = chrome(tmp_path, y4m)
         try:
-            driver.set_script_timeout(120)
+            driver.set_script_timeout(timeout_s)
             driver.get(server.url + "/")
-            result = driver.execute_async_script(FACEMESH)
+            return driver.execute_async_script(script, *args)
         finally:
             driver.quit()
+
+
+def test_facemesh_runs_offline_in_the_page(tmp_path: Path) -> None:
+    """FaceMesh from /web/dist/face_mesh/ finds the clip's face: 478 points a frame."""
+    result = run_in_page(tmp_path, FACEMESH)
     assert "error" not in result, result
     assert all(f["n"] == 478 for f in result["frames"]), result
 
@@ -107,16 +112,8 @@ def test_the_page_decodes_the_desktops_view_formats(tmp_path: Path) -> None:
     crop = np.ascontiguousarray(cv2.resize(frame[:, (w - h) // 2:(w + h) // 2], (256, 256)), dtype=np.uint8)
     views = {fmt: encode_view(crop, fmt, 50) for fmt in ("avif", "webp", "jpeg")}
     views["webp-small"] = encode_view(np.ascontiguousarray(crop[:128, :128]), "webp", 50)
-    y4m = tmp_path / "clip.y4m"
-    write_y4m(y4m, seconds=1)
-    with ServerThread(web_dir=WEB_DIR) as server:
-        driver = chrome(tmp_path, y4m)
-        try:
-            driver.set_script_timeout(60)
-            driver.get(server.url + "/")
-            result = driver.execute_async_script(DECODE_VIEWS, {k: base64.b64encode(v).decode() for k, v in views.items()})
-        finally:
-            driver.quit()
+    result = run_in_page(tmp_path, DECODE_VIEWS, {k: base64.b64encode(v).decode() for k, v in views.items()},
+                         seconds=1, timeout_s=60)
     assert "error" not in result, result
     assert "expected 256x256" in result["webp-small"]["error"], result["webp-small"]
     for fmt in ("avif", "webp", "jpeg"):
