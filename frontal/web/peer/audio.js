@@ -50,7 +50,7 @@ export { PlayoutClock }; // the output's timing (audio_worklet.js), for the test
 export const MIN_WEBCODECS_OPUS_BITRATE = 6000;
 export const AUDIO_SPEC = Object.freeze({ codec: 'opus', rate: 16000, frame_ms: 40, bitrate: MIN_WEBCODECS_OPUS_BITRATE });
 export const OPUS_COMPLEXITY = 5; // what Chromium's isConfigSupported echoes by default; not tuned here
-export const LEAD_MS = 40; // the player decides a frame this long before it plays (its worker decodes it by then)
+export const LEAD_MS = 20; // the player decides a frame this long before it plays (its worker decodes it by then)
 const DUE_CHECK_MS = 20; // the sender looks for speech that waited too long this often (sender/live.py: half a frame)
 
 /** Null when this browser has what speech needs (WebCodecs audio, MediaStreamTrackProcessor,
