@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(message)s")
     try:
         _check_outputs(args)
+        AudioConfig(bitrate=args.audio_bitrate)  # a bad --audio-bitrate is refused before any room is made
         if args.create:
             if args.room is not None or args.token is not None:
                 raise ValueError("--create makes a new room: leave out --room and --token")
