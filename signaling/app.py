@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from signaling.config import ServerConfig
 from signaling.invites import create_room
+from signaling.ratelimit import KeyedLimiter
 from signaling.rooms import RoomRegistry
 from signaling.session import PeerSession
 
@@ -60,6 +61,8 @@ def create_app(config: ServerConfig | None = None, web_dir: Path | None = None) 
     app = FastAPI(title="Frontal signaling", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config = config
     app.state.registry = RoomRegistry(max_rooms=config.max_rooms)
+    app.state.room_limiter = (None if config.rooms_per_minute is None
+                              else KeyedLimiter(config.rooms_per_minute / 60.0, config.rooms_burst))
     app.add_api_websocket_route("/ws", websocket_endpoint)
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/rooms", create_room, methods=["POST"], status_code=201)  # an invite: signaling/invites.py

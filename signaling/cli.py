@@ -61,6 +61,9 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--port", type=port_number, default=8080, help="TCP port (8080; 0: any)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     parser.add_argument("--max-rooms", type=positive_int, default=ServerConfig.max_rooms)
+    parser.add_argument("--rooms-per-minute", type=float, default=ServerConfig.rooms_per_minute, metavar="N",
+                        help=f"rooms one client address may have issued per minute, after a burst of "
+                             f"{ServerConfig.rooms_burst} ({ServerConfig.rooms_per_minute:g}; 0: no limit)")
     parser.add_argument("--tls-cert", type=Path, metavar="FILE", default=_env_path("FRONTAL_TLS_CERT"),
                         help="serve HTTPS and WSS with this PEM certificate (chain); needs --tls-key; default $FRONTAL_TLS_CERT (docs/browser.md)")
     parser.add_argument("--tls-key", type=Path, metavar="FILE", default=_env_path("FRONTAL_TLS_KEY"),
@@ -86,6 +89,10 @@ def main(argv: Sequence[str] | None = None, web_dir: Path | None = None) -> int:
     if web_dir is not None and not (web_dir / "index.html").is_file():
         print(f"frontal serve: {web_dir} has no index.html (a broken install?)", file=sys.stderr)
         return 1
+    if not args.rooms_per_minute >= 0:
+        print("frontal serve: --rooms-per-minute must be >= 0 (0: no limit)", file=sys.stderr)
+        return 2
+    config = ServerConfig(max_rooms=args.max_rooms, rooms_per_minute=args.rooms_per_minute or None)
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -94,7 +101,7 @@ def main(argv: Sequence[str] | None = None, web_dir: Path | None = None) -> int:
     page = "web app at /, " if web_dir is not None else ""
     log.info("signaling server on %s (%sWebSocket at /ws)", socket_url(sock, "https" if tls else "http"), page)
     with sock:
-        serve(sock, ServerConfig(max_rooms=args.max_rooms), args.log_level, web_dir, tls)
+        serve(sock, config, args.log_level, web_dir, tls)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from signaling.protocol import (
     PeerJoined,
     PeerLeft,
 )
+from signaling.ratelimit import KeyedLimiter
 from signaling.rooms import NO_ACCESS
 from signaling.server import ServerThread
 
@@ -249,6 +251,37 @@ def test_invalid_room_and_server_full_are_refused(
 
     run(scenario())
     assert httpx.post(srv.url + "/rooms", timeout=TIMEOUT_S).status_code == 503
+
+
+def test_one_address_cannot_issue_rooms_without_limit(
+    make_server: Callable[[ServerConfig], ServerThread],
+) -> None:
+    """POST /rooms: a burst, then 429 with Retry-After and a one-line reason; the client raises it
+    as `rate-limited`; the bucket refills."""
+    srv = make_server(ServerConfig(rooms_per_minute=60.0, rooms_burst=3))
+    codes = [httpx.post(srv.url + "/rooms", timeout=TIMEOUT_S).status_code for _ in range(3)]
+    assert codes == [201, 201, 201]
+    refused = httpx.post(srv.url + "/rooms", timeout=TIMEOUT_S)
+    assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 2
+    assert refused.json()["error"] == "rate-limited" and "\n" not in refused.json()["message"]
+    with pytest.raises(SignalingError) as limited:
+        create_room(srv.ws_url, proxy=None)
+    assert limited.value.code == "rate-limited"
+    time.sleep(1.1)  # one room a second
+    assert httpx.post(srv.url + "/rooms", timeout=TIMEOUT_S).status_code == 201
+
+
+def test_keyed_limiter_keeps_one_bucket_per_address_and_forgets_the_oldest() -> None:
+    now = [0.0]
+    limiter = KeyedLimiter(rate=1.0, burst=2, max_keys=2, clock=lambda: now[0])
+    assert [limiter.allow("a"), limiter.allow("a")] == [0.0, 0.0]
+    assert limiter.allow("a") == pytest.approx(1.0)  # a third at once: wait a second
+    assert limiter.allow("b") == 0.0  # another address has its own bucket
+    limiter.allow("c")  # a third address: "a", the least recently seen, is forgotten ...
+    assert limiter.allow("a") == 0.0  # ... and comes back with a full bucket, "b" forgotten now
+    now[0] += 0.5  # every bucket gains half a token
+    assert limiter.allow("a") == 0.0 and limiter.allow("a") == pytest.approx(0.5)
+    assert limiter.allow("c") == 0.0
 
 
 def test_first_message_must_be_a_valid_join(server: ServerThread) -> None:
