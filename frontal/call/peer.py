@@ -436,6 +436,8 @@ class CallPeer:
             tracked = await loop.run_in_executor(pool, tracker.track, frame)
             self.stats.add(frames_captured=1, track_ms_total=tracked.track_ms)
             congested = self._driving.bufferedAmount > self.config.sender.max_buffered_bytes
+            if self.audio_track is not None:  # the speech up to now rides this message, not only what the last tick coded
+                self._take_audio(time.time() * 1000.0)
             out = self.sender.process(tracked, capture_ms, time.monotonic(), congested)
             for message in out.control:
                 self._send_control(message)
@@ -457,11 +459,16 @@ class CallPeer:
         while True:
             await asyncio.sleep(period)
             now = time.time() * 1000.0
-            taken = self.audio_track.take(now)
-            if taken is not None:
-                self.sender.add_audio(taken[1], taken[0])
+            self._take_audio(now)
             for message in self.sender.audio_due(now):
                 self._send_driving(message)
+
+    def _take_audio(self, now_ms: float) -> None:
+        """Code the source's speech up to `now_ms` (whole frames; the rest waits for the next take)."""
+        assert self.audio_track is not None and self.sender is not None
+        taken = self.audio_track.take(now_ms)
+        if taken is not None:
+            self.sender.add_audio(taken[1], taken[0])
 
     async def _playout_loop(self) -> None:
         """Every 10 ms: the other's speech due by now goes to the sinks."""
