@@ -37,6 +37,17 @@ class FrameSource(Protocol):
         """Check the source before the call starts (blocking; raises `ValueError`, one line)."""
 
 
+class SpeechSource(Protocol):
+    """Where a call's speech comes from: a file's track (`AudioTrack`) or a microphone
+    (`sender.mic.Microphone`)."""
+
+    def anchor(self, unix_ms: float) -> None:
+        """A video loop's first frame was captured at `unix_ms`."""
+
+    def take(self, until_ms: float) -> tuple[float, NDArray[np.int16]] | None:
+        """The samples not taken yet, up to `until_ms`, and the Unix time of the first (None: none due)."""
+
+
 class AudioTrack:
     """A file's speech (int16 mono at `rate`), played against the video's loops: a sample at Unix
     time t is the track's sample at t minus the capture time of the current loop's first frame
@@ -82,7 +93,7 @@ class VideoSource:
         self.fps = fps
         self.loop = loop and not isinstance(source, int)
         self.frame_index = -1
-        self.audio: AudioTrack | None = None
+        self.audio: SpeechSource | None = None
         if audio and not self.is_camera:
             try:
                 pcm = load_audio(source)  # type: ignore[arg-type]  # a file here

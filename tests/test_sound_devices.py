@@ -95,7 +95,7 @@ def test_microphone_speech_reaches_the_other_speaker() -> None:
         room = create_room(server.ws_url, proxy=None)
         source = VideoSource(default_video(), 10.0, audio=False)
         mic = Microphone("null")
-        source.audio = mic  # type: ignore[assignment]  # as `frontal call --mic` does
+        source.audio = mic  # as `frontal call --mic` does
         speaker = Speaker("null")
 
         def peer(src: VideoSource | None) -> CallPeer:

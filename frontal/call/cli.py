@@ -186,7 +186,7 @@ async def desktop_call(args: argparse.Namespace) -> CallReport:
         source = VideoSource(int(camera) if camera is not None else args.video, args.fps, audio=not args.no_audio)
     devices = open_sound_devices(args, camera=source is not None and source.is_camera)
     if source is not None and devices.mic is not None:
-        source.audio = devices.mic  # type: ignore[assignment]  # the same take(); see sender.mic
+        source.audio = devices.mic  # a microphone replaces the file's own track
     peer = CallPeer(peer_config(args), source, lambda: make_renderer(args.renderer, args.model),
                     on_stats=None if args.verbose else _status_line)
     latest = LatestFrame()

@@ -127,7 +127,7 @@ class CallPeer:
         self.on_stats = on_stats
         self.stats = CallStats()
         self.receiver = ReceiverSide(renderer_factory, self.stats, self._send_intra_request, config.receiver)
-        self.audio_track = getattr(source, "audio", None) if config.audio else None  # `sender.sources.AudioTrack`
+        self.audio_track = getattr(source, "audio", None) if config.audio else None  # `sender.sources.SpeechSource`
         self.sender = (SenderSide(config.sender, self.stats, config.fields, defer_views=True,
                                   audio=config.audio_config if self.audio_track is not None else None)
                        if source is not None else None)
