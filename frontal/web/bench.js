@@ -5,77 +5,50 @@
 //
 //   const { runBench } = await import('/web/bench.js');
 //   const result = await runBench({ frames: 150, fps: 15 });   // JSON-ready
-import { FieldSet, StreamDecoder, decodeIntraRecord, messages, wire } from './codec/index.js';
-import { DATA_DIR, VIEW_FORMAT, VIEW_QUALITY, loadCallData } from './peer/call.js';
+import { FieldSet } from './codec/index.js';
+import { DATA_DIR, VIEW_FORMAT, encodeViewImage, loadCallData } from './peer/call.js';
 import { INPUT_SIDE, PageFaceMesh } from './peer/facemesh.js';
+import { PageReceiver, Samples, decodeViewImage } from './peer/receiver.js';
 import { PageSender } from './peer/sender.js';
 import { ShapeFitter } from './peer/shape.js';
-import { decodeViewImage } from './peer/receiver.js';
 import { PageTracker, cropImage } from './peer/tracker.js';
 import { PageMeshRenderer, loadTopology } from './render/index.js';
 
-const percentile = (values, q) => {
-  if (!values.length) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil((q / 100) * s.length) - 1));
-  return s[i];
-};
-
-const summary = (values) => ({
-  mean: values.length ? values.reduce((a, b) => a + b, 0) / values.length : null,
-  p50: percentile(values, 50), p95: percentile(values, 95), n: values.length,
-});
+const summary = (samples) => ({ mean: samples.mean, p50: samples.percentile(50), p95: samples.percentile(95), n: samples.count });
 
 const nextVideoFrame = (video, fps) => new Promise((resolve) => {
   if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => resolve());
   else setTimeout(resolve, 1000 / fps);
 });
 
-function encodeView(view) {
-  return new Promise((resolve) => view.image.toBlob(async (blob) => {
-    resolve(blob && blob.type === `image/${VIEW_FORMAT}` ? new Uint8Array(await blob.arrayBuffer()) : null);
-  }, `image/${VIEW_FORMAT}`, VIEW_QUALITY));
-}
-
-/** The receiving half as a call's receiver runs it (peer/receiver.js): views assembled, decoded
- * and added to the geometry renderer; driving messages decoded; each frame drawn, timed. */
-export async function geometryReceiver(data, fields, mode) {
+/** The receiving half as a call runs it: a `PageReceiver` with the geometry renderer on this
+ * thread, its timers left to the caller (`driving` draws every frame in its turn); `viewMs`: a
+ * view's decoding and adding to the atlas, from its last piece. */
+export async function benchReceiver(data) {
   const topology = await loadTopology(`${DATA_DIR}${data.manifest.topology.file}`);
   const renderer = new PageMeshRenderer({ topology, shapeModel: data.model });
-  const decoder = new StreamDecoder(fields, data.tables);
-  const views = new messages.ViewAssembler();
-  const pending = [];
-  const viewMs = [];
-  let newest = null;
+  const viewMs = new Samples();
+  let viewStart = 0;
+  const rx = new PageReceiver({
+    tables: data.tables, shapeModel: data.model, shapeModelDigest: data.manifest.shape_model.digest,
+    renderer: { addViewRecord: (image, record) => {
+      renderer.addViewRecord(image, record);
+      viewMs.add(performance.now() - viewStart);
+    }, render: (record) => renderer.render(record) },
+    decodeImage: (bytes, format) => { viewStart = performance.now(); return decodeViewImage(bytes, format); },
+    timers: { now: () => performance.now(), wallNow: () => Date.now(), set: () => null, clear: () => {} },
+  });
   return {
-    viewMs,
+    receiver: rx, viewMs,
     async control(message) {
-      if (typeof message === 'string') return;
-      const done = views.add(message);
-      if (!done) return;
-      const [meta, bytes] = done;
-      const t = performance.now();
-      const image = await decodeViewImage(bytes, meta.format);
-      renderer.addViewRecord(image, decodeIntraRecord(fields, meta.record, mode, data.tables));
-      viewMs.push(performance.now() - t);
+      if (typeof message === 'string') rx.onControlText(message);
+      else rx.onControlBinary(message);
+      await rx.viewWork;
     },
+    /** A driving message, then every frame it carried drawn in its turn (not waited for). */
     driving(message) {
-      for (const p of messages.parseDriving(message, new messages.CompactContext(mode, newest, decoder.intraSeq))) {
-        newest = p.seq;
-        pending.push(decoder.decode(wire.pack(p)).record);
-      }
-    },
-    /** Draws the frames decoded since the last call; the ms of each (none before the first view). */
-    render() {
-      const out = [];
-      while (pending.length) {
-        const record = pending.shift();
-        if (!renderer.numViews) continue;
-        const t = performance.now();
-        renderer.render(record);
-        out.push(performance.now() - t);
-      }
-      return out;
+      rx.onDriving(message);
+      while (rx.poses.length) rx.tick(rx.poses[0].due);
     },
   };
 }
@@ -99,9 +72,10 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = 
   const faceMesh = await PageFaceMesh.create(undefined, { inputSide: facemeshSide });
   await faceMesh.detect(video); // the first frame loads WASM and the models: not a call's frame
   const setupMs = performance.now() - t0;
-  const rx = receive ? await geometryReceiver(data, fields, sender.config.mode) : null;
-  sender.hello(Date.now());
-  const detectMs = [], trackMs = [], encodeMs = [], renderMs = [];
+  const rx = receive ? await benchReceiver(data) : null;
+  const hello = sender.hello(Date.now());
+  if (rx) await rx.control(hello);
+  const detectMs = new Samples(), trackMs = new Samples(), encodeMs = new Samples(), sendMs = new Samples();
   let found = 0, drivingBytes = 0, drivingMessages = 0, views = 0;
   const started = performance.now();
   for (let i = 0; i < frames; i++) {
@@ -114,10 +88,10 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = 
     const out = sender.process(tracked, Date.now(), performance.now() / 1000, false,
       () => cropImage(video, tracked.box, document.createElement('canvas')));
     const d = performance.now();
-    detectMs.push(b - a); trackMs.push(c - a); encodeMs.push(d - c);
+    detectMs.add(b - a); trackMs.add(c - a); encodeMs.add(d - c); sendMs.add(d - a);
     found += tracked.faceFound ? 1 : 0;
     if (out.view) { // coded as the call codes it (not timed: the browser's WebP encoder, off the frame path in a call)
-      sender.addEncodedView(out.view, out.view.image ? await encodeView(out.view) : null, VIEW_FORMAT);
+      sender.addEncodedView(out.view, await encodeViewImage(out.view.image), VIEW_FORMAT);
       views += 1;
     }
     for (const m of out.control) if (rx) await rx.control(m);
@@ -125,17 +99,15 @@ export async function runBench({ frames = 150, fps = 15, nShape = 48, receive = 
       drivingBytes += out.driving.length; drivingMessages += 1;
       if (rx) rx.driving(out.driving);
     }
-    if (rx) renderMs.push(...rx.render());
   }
   const seconds = (performance.now() - started) / 1000;
   faceMesh.close();
   for (const t of video.srcObject.getTracks()) t.stop();
-  const sendMs = trackMs.map((t, i) => t + encodeMs[i]);
   return {
     frames, fps, facemesh_side: facemeshSide, seconds, setup_ms: setupMs, faces_found: found, views,
     frames_per_s: frames / seconds,
     facemesh_ms: summary(detectMs), track_ms: summary(trackMs), encode_ms: summary(encodeMs),
-    track_encode_ms: summary(sendMs), render_ms: rx ? summary(renderMs) : null,
+    track_encode_ms: summary(sendMs), render_ms: rx ? summary(rx.receiver.renderMs) : null,
     view_add_ms: rx ? summary(rx.viewMs) : null,
     driving_messages: drivingMessages, driving_bytes: drivingBytes,
     user_agent: navigator.userAgent, hardware_concurrency: navigator.hardwareConcurrency,

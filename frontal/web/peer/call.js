@@ -22,6 +22,15 @@ export const SILENCE_TIMEOUT_MS = 5000; // as the desktop peer: the other is gon
 export const KEEPALIVE_MS = 1000; // video muted: the last pose again, once a second (keeps the other's silence check quiet)
 const IP_UDP_BYTES = 28; // IPv4 + UDP headers per packet: what the desktop's wire figure counts on top of the transport
 
+/** A source view's crop (a canvas, or null) coded as the call sends it: VIEW_FORMAT bytes, or null
+ * when there is no image or the browser cannot write that format (the sender then sends none). */
+export function encodeViewImage(canvas) {
+  if (!canvas) return Promise.resolve(null);
+  return new Promise((resolve) => canvas.toBlob(async (blob) => {
+    resolve(blob && blob.type === `image/${VIEW_FORMAT}` ? new Uint8Array(await blob.arrayBuffer()) : null);
+  }, `image/${VIEW_FORMAT}`, VIEW_QUALITY));
+}
+
 /** A one-line reason the camera cannot be had, from getUserMedia's error. */
 export function cameraError(error) {
   const name = error && error.name;
@@ -419,11 +428,7 @@ export class PageCall extends EventTarget {
   }
 
   #codeView(view) {
-    if (!view.image) { this.sender.addEncodedView(view, null, VIEW_FORMAT); return; }
-    view.image.toBlob(async (blob) => {
-      const ok = blob && blob.type === `image/${VIEW_FORMAT}`;
-      this.sender.addEncodedView(view, ok ? new Uint8Array(await blob.arrayBuffer()) : null, VIEW_FORMAT);
-    }, `image/${VIEW_FORMAT}`, VIEW_QUALITY);
+    encodeViewImage(view.image).then((bytes) => this.sender.addEncodedView(view, bytes, VIEW_FORMAT));
   }
 
   // --- speech (audio.js) ------------------------------------------------------------------------
