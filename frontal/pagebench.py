@@ -65,6 +65,15 @@ def write_y4m(video: Path, out: Path, fps: float, seconds: float, max_side: int 
     return size
 
 
+def chromium_flags(profile: Path, y4m: Path) -> list[str]:
+    """Headless Chromium, offline, with a fake camera playing `y4m` and the camera allowed (the
+    flags the browser tests use too)."""
+    return ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync", "--no-proxy-server",
+            "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}",
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"]
+
+
 def find_chromium(given: str | None) -> str:
     if given:
         if shutil.which(given) is None and not Path(given).is_file():
@@ -139,11 +148,7 @@ def run_bench(video: Path, frames: int, fps: float, chromium: str, timeout: floa
         y4m = tmp / "camera.y4m"
         width, height = write_y4m(video, y4m, fps, seconds=10.0)
         with ServerThread(web_dir=WEB_DIR) as server:
-            args = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--no-first-run", "--no-proxy-server",
-                    "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={tmp / 'profile'}",
-                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                    f"--use-file-for-fake-video-capture={y4m}", "--remote-debugging-port=0", "about:blank"]
+            args = [chromium, *chromium_flags(tmp / "profile", y4m), "--remote-debugging-port=0", "about:blank"]
             proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
                 url = None

@@ -11,16 +11,16 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 
+from frontal import pagebench
 from frontal.call.cli import build_parser
 from frontal.call.peer import CallPeer, PeerConfig
 from receiver.render import LandmarkFrameRenderer
 from receiver.sinks import LatestFrame
 from sender.live import SenderConfig
 from sender.sources import VideoSource
-from sender.video import default_video, open_video
+from sender.video import default_video
 from signaling.client import create_room
 from signaling.server import ServerThread
 
@@ -33,12 +33,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason
 
 def write_y4m(path: Path, seconds: float = 4.0) -> None:
     """The embedded talking head as a Y4M file (Chromium's fake camera plays it in a loop)."""
-    with open_video(default_video(), fps=FPS, max_frames=int(seconds * FPS)) as video, path.open("wb") as out:
-        for i, rgb in enumerate(video):
-            if i == 0:
-                h, w = rgb.shape[:2]
-                out.write(f"YUV4MPEG2 W{w} H{h} F{int(FPS)}:1 Ip A1:1 C420jpeg\n".encode())
-            out.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+    pagebench.write_y4m(default_video(), path, FPS, seconds)
 
 
 def chrome(tmp: Path, y4m: Path, *extra: str):  # type: ignore[no-untyped-def]
@@ -46,12 +41,7 @@ def chrome(tmp: Path, y4m: Path, *extra: str):  # type: ignore[no-untyped-def]
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--disable-sync", "--no-proxy-server", "--allow-loopback-in-peer-connection",
-                 "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={tmp / 'profile'}",
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 f"--use-file-for-fake-video-capture={y4m}", *extra):
+    for flag in (*pagebench.chromium_flags(tmp / "profile", y4m), *extra):
         opts.add_argument(flag)
     return webdriver.Chrome(options=opts, service=Service(executable_path=CHROMEDRIVER))
 
