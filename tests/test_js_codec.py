@@ -292,12 +292,7 @@ def message_cases(stream: dict[str, Any]) -> dict[str, Any]:
              json.dumps({**base, "fields": {**base["fields"], "n_sup": 33.5}}), json.dumps({**base, "epoch_ms": -1}),
              '{"type":"intra-request"}', '{"type":"intra-request","x":1}', '{"type":"bye"}', '{"type":"bye","reason":5}',
              json.dumps({"type": "bye", "reason": "x" * 257}), '{"type":"nope"}', "not json", "[]", " " * 4097]
-    parsed_control: list[dict[str, Any]] = []
-    for text in texts:
-        try:
-            parsed_control.append({"text": text, "encoded": messages.encode_control(messages.parse_control(text))})
-        except ValueError:
-            parsed_control.append({"text": text, "error": True})
+    parsed_control = control_verdicts(texts)
     out: dict[str, Any] = {"mode": mode, "bundles": bundles, "parsed": parsed, "extend": wrap, "lonely": lonely, "bad": bad,
            "views": views, "bad_views": bad_views, "control": control, "parsed_control": parsed_control}
     if hasattr(messages, "pack_audio"):  # speech on the driving channel (0xA0 / 0xA1)
@@ -327,13 +322,18 @@ def audio_cases(bundle: bytes, hello: dict[str, Any]) -> dict[str, Any]:
         {"rate": 8000.0, "frame_ms": 60, "bitrate": "6000"}, {"rate": 16000, "frame_ms": 20}, {"rate": 16000, "frame_ms": 30, "bitrate": 6000},
         {"rate": 16000, "frame_ms": 20, "bitrate": 2499}, {"rate": 16000, "frame_ms": 20, "bitrate": 6000, "x": 1}, None,
         {"codec": "aac", "rate": 16000, "frame_ms": 20, "bitrate": 6000}, {"rate": True, "frame_ms": 20, "bitrate": 6000}]]
-    control: list[dict[str, Any]] = []
+    return {"packs": packs, "verdicts": verdicts, "control": control_verdicts(texts)}
+
+
+def control_verdicts(texts: list[str]) -> list[dict[str, Any]]:
+    """Each control text as Python parses and re-encodes it, or refuses it (the golden verdicts)."""
+    out: list[dict[str, Any]] = []
     for text in texts:
         try:
-            control.append({"text": text, "encoded": messages.encode_control(messages.parse_control(text))})
+            out.append({"text": text, "encoded": messages.encode_control(messages.parse_control(text))})
         except ValueError:
-            control.append({"text": text, "error": True})
-    return {"packs": packs, "verdicts": verdicts, "control": control}
+            out.append({"text": text, "error": True})
+    return out
 
 
 def golden(frames: int, fps: float, seed: int) -> dict[str, Any]:
